@@ -1,0 +1,332 @@
+//! `mcp-authd clients …`: pre-registered OAuth clients.
+
+use super::Context;
+use super::output::{table, timestamp};
+use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
+use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
+use crate::tokens::opaque;
+use anyhow::{Context as _, bail};
+use clap::{ArgAction, Subcommand};
+use serde::Serialize;
+
+/// Subcommands of `clients`.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is shown once.
+    Create(CreateArgs),
+    /// List every client.
+    List,
+    /// Show one client.
+    Show {
+        /// The client_id.
+        id: String,
+    },
+    /// Change a client's settings; list flags replace the stored list.
+    Update(UpdateArgs),
+    /// Issue a new secret; the old one stops working at once.
+    RotateSecret {
+        /// The client_id.
+        id: String,
+    },
+    /// Delete a client with its grants and tokens.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+}
+
+/// Flags of `clients create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Name shown on the consent page.
+    #[arg(long)]
+    name: String,
+    /// A redirect URI, exactly as the client will send it (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// A public client (no secret; authenticates with `none` and PKCE).
+    #[arg(long)]
+    public: bool,
+    /// Space-delimited scopes the client may ask for.
+    #[arg(long)]
+    scope: Option<String>,
+    /// An allowed grant type (repeatable; default authorization_code and refresh_token).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    /// client_secret_basic (default), client_secret_post, or none.
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<AuthMethod>,
+    /// Allow this client to introspect any token (for MCP servers).
+    #[arg(long)]
+    resource_server: bool,
+}
+
+/// Flags of `clients update`.
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// The client_id.
+    id: String,
+    /// New name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Redirect URIs replacing the stored ones (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// New scope limit; an empty string removes the limit.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Grant types replacing the stored ones (repeatable).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    grant_types: Vec<GrantType>,
+    /// New authentication method; moving to a secret method issues a secret.
+    #[arg(long, value_name = "METHOD")]
+    token_endpoint_auth_method: Option<AuthMethod>,
+    /// Allow (true) or forbid (false) introspecting any token.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    resource_server: Option<bool>,
+}
+
+/// A client as the CLI prints it.
+#[derive(Serialize)]
+struct ClientView<'a> {
+    client_id: &'a str,
+    client_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    source: ClientSource,
+    token_endpoint_auth_method: AuthMethod,
+    redirect_uris: &'a [String],
+    grant_types: &'a [GrantType],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    resource_server: bool,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl<'a> ClientView<'a> {
+    fn new(client: &'a Client, secret: Option<&'a str>) -> Self {
+        let s = &client.settings;
+        Self {
+            client_id: &client.id,
+            client_name: &s.name,
+            client_secret: secret,
+            source: client.source,
+            token_endpoint_auth_method: s.auth_method,
+            redirect_uris: &s.redirect_uris,
+            grant_types: &s.grant_types,
+            scope: s.scope.as_deref(),
+            resource_server: client.resource_server,
+            created_at: client.created_at,
+            updated_at: client.updated_at,
+            last_used_at: client.last_used_at,
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut lines = vec![
+            ("client_id", self.client_id.to_owned()),
+            ("name", self.client_name.to_owned()),
+            ("auth method", self.token_endpoint_auth_method.to_string()),
+            (
+                "grant types",
+                join(self.grant_types.iter().map(|g| g.as_str())),
+            ),
+            (
+                "redirect URIs",
+                join(self.redirect_uris.iter().map(|s| s.as_str())),
+            ),
+            (
+                "scope",
+                self.scope
+                    .unwrap_or("(any scope of the resource)")
+                    .to_owned(),
+            ),
+            ("resource server", self.resource_server.to_string()),
+            ("source", format!("{:?}", self.source).to_lowercase()),
+            ("created", timestamp(self.created_at)),
+            (
+                "last used",
+                self.last_used_at.map_or("never".to_owned(), timestamp),
+            ),
+        ];
+        if let Some(secret) = self.client_secret {
+            lines.insert(
+                1,
+                (
+                    "client_secret",
+                    format!("{secret}   (shown once: store it now)"),
+                ),
+            );
+        }
+        lines
+            .iter()
+            .map(|(k, v)| format!("{k:<16} {v}\n"))
+            .collect()
+    }
+}
+
+fn join<S: AsRef<str>>(items: impl Iterator<Item = S>) -> String {
+    let joined = items
+        .map(|s| s.as_ref().to_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if joined.is_empty() {
+        "(none)".to_owned()
+    } else {
+        joined
+    }
+}
+
+/// Runs one `clients` subcommand.
+pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
+    let now = ctx.clock.now();
+    match command {
+        ClientsCommand::Create(args) => create(ctx, args).await,
+        ClientsCommand::List => {
+            let clients = ctx.store.list_clients().await?;
+            let views: Vec<ClientView<'_>> =
+                clients.iter().map(|c| ClientView::new(c, None)).collect();
+            ctx.out.data(&views, || {
+                let rows: Vec<Vec<String>> = views
+                    .iter()
+                    .map(|v| {
+                        vec![
+                            v.client_id.to_owned(),
+                            v.client_name.to_owned(),
+                            v.token_endpoint_auth_method.to_string(),
+                            join(v.grant_types.iter().map(|g| g.as_str())),
+                            v.last_used_at.map_or("never".to_owned(), timestamp),
+                        ]
+                    })
+                    .collect();
+                table(&["CLIENT_ID", "NAME", "AUTH", "GRANTS", "LAST USED"], &rows)
+            })
+        }
+        ClientsCommand::Show { id } => {
+            let client = find(ctx, &id).await?;
+            let view = ClientView::new(&client, None);
+            ctx.out.data(&view, || view.text())
+        }
+        ClientsCommand::Update(args) => update(ctx, args).await,
+        ClientsCommand::RotateSecret { id } => {
+            let client = find(ctx, &id).await?;
+            if !client.settings.auth_method.is_confidential() {
+                bail!("client {id} is public (auth method none) and has no secret to rotate");
+            }
+            let secret = opaque::new_secret();
+            let update = ClientUpdate {
+                secret_hash: Some(Some(opaque::hash(&secret))),
+                ..Default::default()
+            };
+            let client = ctx.store.update_client(&id, update, now).await?;
+            let view = ClientView::new(&client, Some(&secret));
+            ctx.out.data(&view, || view.text())
+        }
+        ClientsCommand::Delete { id } => {
+            find(ctx, &id).await?;
+            ctx.store.delete_client(&id).await?;
+            ctx.out
+                .note(&format!("deleted client {id} with its grants and tokens"));
+            Ok(())
+        }
+    }
+}
+
+async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
+    let auth_method = match (args.public, args.token_endpoint_auth_method) {
+        (true, None | Some(AuthMethod::None)) => AuthMethod::None,
+        (true, Some(other)) => bail!("--public clients authenticate with none, not {other}"),
+        (false, Some(method)) => method,
+        (false, None) => AuthMethod::ClientSecretBasic,
+    };
+    let grant_types = if args.grant_types.is_empty() {
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    } else {
+        args.grant_types
+    };
+    let settings = ClientSettings {
+        name: args.name.trim().to_owned(),
+        redirect_uris: args.redirect_uris,
+        grant_types,
+        scope: args.scope.filter(|s| !s.trim().is_empty()),
+        auth_method,
+    };
+    settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+    let secret = auth_method.is_confidential().then(opaque::new_secret);
+    let new = NewClient {
+        id: opaque::random_base64url(16),
+        settings,
+        source: ClientSource::Cli,
+        secret_hash: secret.as_deref().map(opaque::hash),
+        resource_server: args.resource_server,
+        metadata: serde_json::json!({}),
+        registration_token_hash: None,
+    };
+    let client = ctx.store.create_client(new, ctx.clock.now()).await?;
+    let view = ClientView::new(&client, secret.as_deref());
+    ctx.out.data(&view, || view.text())
+}
+
+async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
+    let client = find(ctx, &args.id).await?;
+    let nothing = args.name.is_none()
+        && args.redirect_uris.is_empty()
+        && args.scope.is_none()
+        && args.grant_types.is_empty()
+        && args.token_endpoint_auth_method.is_none()
+        && args.resource_server.is_none();
+    if nothing {
+        bail!(
+            "nothing to update: give at least one of --name, --redirect-uri, --scope, --grant-type, --token-endpoint-auth-method, --resource-server"
+        );
+    }
+    let mut settings = client.settings.clone();
+    if let Some(name) = args.name {
+        settings.name = name.trim().to_owned();
+    }
+    if !args.redirect_uris.is_empty() {
+        settings.redirect_uris = args.redirect_uris;
+    }
+    if let Some(scope) = args.scope {
+        settings.scope = Some(scope).filter(|s| !s.trim().is_empty());
+    }
+    if !args.grant_types.is_empty() {
+        settings.grant_types = args.grant_types;
+    }
+    if let Some(method) = args.token_endpoint_auth_method {
+        settings.auth_method = method;
+    }
+    settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+
+    let was_confidential = client.settings.auth_method.is_confidential();
+    let (secret, secret_hash) = match (was_confidential, settings.auth_method.is_confidential()) {
+        (false, true) => {
+            let secret = opaque::new_secret();
+            let hash = opaque::hash(&secret);
+            (Some(secret), Some(Some(hash)))
+        }
+        (true, false) => (None, Some(None)),
+        _ => (None, None),
+    };
+    let update = ClientUpdate {
+        settings: Some(settings),
+        resource_server: args.resource_server,
+        secret_hash,
+        metadata: None,
+    };
+    let client = ctx
+        .store
+        .update_client(&args.id, update, ctx.clock.now())
+        .await?;
+    let view = ClientView::new(&client, secret.as_deref());
+    ctx.out.data(&view, || view.text())
+}
+
+async fn find(ctx: &Context, id: &str) -> anyhow::Result<Client> {
+    ctx.store
+        .find_client(id)
+        .await?
+        .with_context(|| format!("no client with id {id:?}"))
+}

@@ -1,0 +1,125 @@
+//! The command line: one binary that serves and administers, parsed with clap.
+
+mod clients;
+mod healthcheck;
+mod output;
+mod password_input;
+mod users;
+
+use crate::clock::Clock;
+use crate::config::{self, Config, Overrides};
+use crate::server;
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use output::Output;
+
+/// mcp-authd: an OAuth 2.1 authorization server for MCP servers.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-authd", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: config/mcp-authd.toml if present).
+    #[arg(long, global = true, env = "MCP_AUTHD_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory for the SQLite file and generated keys.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print data as JSON on stdout (logs and messages stay on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Exit 0 if the local server answers /healthz (for container health checks).
+    Healthcheck(healthcheck::HealthcheckArgs),
+    /// Manage the people who can log in.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
+}
+
+/// Flags of `serve`, the strongest configuration layer.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Socket address to listen on (overrides `listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Public issuer URL (overrides `issuer`).
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+}
+
+/// What an administrative command needs: configuration, an open store, and an output mode.
+pub struct Context {
+    /// Validated configuration.
+    pub config: Config,
+    /// The migrated database.
+    pub store: Store,
+    /// Wall-clock time.
+    pub clock: Clock,
+    /// Human text or JSON.
+    pub out: Output,
+}
+
+/// Loads configuration from the process environment and runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    let (listen, issuer) = match &cli.command {
+        Command::Serve(args) => (args.listen, args.issuer.clone()),
+        _ => (None, None),
+    };
+    let overrides = Overrides {
+        config_path: cli.config.clone(),
+        listen,
+        issuer,
+        data_dir: cli.data_dir.clone(),
+    };
+    let config = config::load(&overrides, env)?;
+    crate::telemetry::init(&config.log);
+    let out = Output::new(cli.json);
+    match cli.command {
+        Command::Serve(_) => server::run(config).await,
+        Command::Healthcheck(args) => healthcheck::run(&config, &args).await,
+        Command::Migrate => {
+            server::open_store(&config).await?.close().await;
+            out.note("database is up to date");
+            Ok(())
+        }
+        Command::Users(command) => {
+            let ctx = context(config, out).await?;
+            let result = users::run(&ctx, command).await;
+            ctx.store.close().await;
+            result
+        }
+        Command::Clients(command) => {
+            let ctx = context(config, out).await?;
+            let result = clients::run(&ctx, command).await;
+            ctx.store.close().await;
+            result
+        }
+    }
+}
+
+async fn context(config: Config, out: Output) -> anyhow::Result<Context> {
+    let store = server::open_store(&config).await?;
+    Ok(Context {
+        config,
+        store,
+        clock: Clock::system(),
+        out,
+    })
+}

@@ -1,0 +1,349 @@
+//! Typed settings: defaults, then a TOML file, then `MCP_AUTHD_*` environment, then flags.
+
+mod duration;
+mod lenient;
+mod load;
+mod validate;
+
+pub use duration::Seconds;
+pub use load::{ConfigError, Overrides, load};
+
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything mcp-authd can be told, loaded once at start and validated before anything runs.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The exact public URL clients see; never derived from request headers.
+    pub issuer: String,
+    /// The socket address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`; `None` means the SQLite file in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Where the SQLite file and a generated key-encryption key live.
+    pub data_dir: PathBuf,
+    /// Token lifetimes.
+    pub tokens: TokensConfig,
+    /// Signing keys and their rotation.
+    pub keys: KeysConfig,
+    /// The MCP servers this authorization server protects.
+    pub resources: Vec<ResourceConfig>,
+    /// The audience for a request that names no resource.
+    pub default_resource: Option<String>,
+    /// Dynamic client registration (RFC 7591) policy.
+    pub registration: RegistrationConfig,
+    /// Client ID metadata documents.
+    pub cimd: CimdConfig,
+    /// People's login sessions and brute-force limits.
+    pub login: LoginConfig,
+    /// HTTP limits and proxy trust.
+    pub http: HttpConfig,
+    /// Log output.
+    pub log: LogConfig,
+    /// Security event retention.
+    pub audit: AuditConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            tokens: TokensConfig::default(),
+            keys: KeysConfig::default(),
+            resources: Vec::new(),
+            default_resource: None,
+            registration: RegistrationConfig::default(),
+            cimd: CimdConfig::default(),
+            login: LoginConfig::default(),
+            http: HttpConfig::default(),
+            log: LogConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database to open: the configured URL, else the SQLite file inside `data_dir`.
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("mcp-authd.db").display()
+            )),
+        }
+    }
+
+    /// True when no resources are configured, so any absolute https or loopback URI is accepted.
+    pub fn open_resource_mode(&self) -> bool {
+        self.resources.is_empty()
+    }
+}
+
+/// `[tokens]`: lifetimes of what the server issues.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of a JWT access token.
+    pub access_token_ttl: Seconds,
+    /// Lifetime of an authorization code.
+    pub authorization_code_ttl: Seconds,
+    /// A refresh token unused for this long expires.
+    pub refresh_token_idle_ttl: Seconds,
+    /// A refresh token family ends this long after the person logged in.
+    pub refresh_token_absolute_ttl: Seconds,
+    /// How long a just-rotated refresh token may be presented again for the same successor.
+    pub refresh_reuse_window: Seconds,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl: Seconds(3_600),
+            authorization_code_ttl: Seconds(60),
+            refresh_token_idle_ttl: Seconds(30 * 86_400),
+            refresh_token_absolute_ttl: Seconds(90 * 86_400),
+            refresh_reuse_window: Seconds(30),
+        }
+    }
+}
+
+/// JWS algorithms offered for access-token signing keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256: fast and compact, the default.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+    /// RSA PKCS#1 v1.5 with SHA-256, for verifiers that know nothing else.
+    RS256,
+}
+
+/// `[keys]`: signing keys and their rotation schedule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Algorithm of newly generated keys.
+    pub algorithm: SigningAlgorithm,
+    /// How long one key signs.
+    pub rotation_interval: Seconds,
+    /// How long the next key is published before it signs.
+    pub prepublish: Seconds,
+    /// Base64 256-bit key that encrypts private keys at rest.
+    pub encryption_key: Option<Secret>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: SigningAlgorithm::ES256,
+            rotation_interval: Seconds(30 * 86_400),
+            prepublish: Seconds(2 * 86_400),
+            encryption_key: None,
+        }
+    }
+}
+
+/// `[[resources]]`: one MCP server protected by this authorization server.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceConfig {
+    /// The resource identifier (RFC 8707), usually the MCP server's URL.
+    pub uri: String,
+    /// What people see on the consent page.
+    pub name: String,
+    /// Every scope this resource understands.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub scopes: Vec<String>,
+    /// Scopes granted when a request names none.
+    #[serde(default, deserialize_with = "lenient::list")]
+    pub default_scopes: Vec<String>,
+}
+
+/// How clients may register themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone may register (rate-limited).
+    Open,
+    /// Registration needs the initial access token.
+    Token,
+    /// No dynamic registration.
+    Off,
+}
+
+/// `[registration]`: RFC 7591 dynamic client registration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Who may register.
+    pub mode: RegistrationMode,
+    /// Bearer token required when `mode = "token"`.
+    pub initial_access_token: Option<Secret>,
+    /// Registrations accepted per client IP per hour.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub per_ip_per_hour: u32,
+    /// Dynamically registered clients never used for this long are deleted.
+    pub unused_client_ttl: Seconds,
+    /// Private-use redirect URI schemes allowed besides https and loopback http.
+    #[serde(deserialize_with = "lenient::list")]
+    pub allowed_redirect_schemes: Vec<String>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Open,
+            initial_access_token: None,
+            per_ip_per_hour: 20,
+            unused_client_ttl: Seconds(7 * 86_400),
+            allowed_redirect_schemes: Vec::new(),
+        }
+    }
+}
+
+/// `[cimd]`: client ID metadata documents.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CimdConfig {
+    /// Whether https client_ids are fetched as metadata documents.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub enabled: bool,
+    /// Hosts allowed to serve documents; empty means any.
+    #[serde(deserialize_with = "lenient::list")]
+    pub allow_hosts: Vec<String>,
+    /// Hosts never fetched.
+    #[serde(deserialize_with = "lenient::list")]
+    pub deny_hosts: Vec<String>,
+    /// Largest document accepted.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_bytes: usize,
+    /// Deadline for the whole fetch.
+    pub timeout: Seconds,
+    /// Shortest time a document is cached.
+    pub cache_min_ttl: Seconds,
+    /// Longest time a document is cached.
+    pub cache_max_ttl: Seconds,
+    /// An extra CA certificate (PEM) to trust, for tests and private networks.
+    pub extra_ca_file: Option<PathBuf>,
+    /// Exact document URLs exempt from the private-address block.
+    #[serde(deserialize_with = "lenient::list")]
+    pub allow_private_urls: Vec<String>,
+}
+
+impl Default for CimdConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            max_bytes: 5_120,
+            timeout: Seconds(5),
+            cache_min_ttl: Seconds(300),
+            cache_max_ttl: Seconds(86_400),
+            extra_ca_file: None,
+            allow_private_urls: Vec::new(),
+        }
+    }
+}
+
+/// `[login]`: sessions and brute-force protection for people.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// How long a login lasts before the password is asked again.
+    pub session_ttl: Seconds,
+    /// Failures allowed per username and per client IP within the window.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_failures: u32,
+    /// The window failures are counted in.
+    pub failure_window: Seconds,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl: Seconds(12 * 3_600),
+            max_failures: 5,
+            failure_window: Seconds(900),
+        }
+    }
+}
+
+/// `[http]`: request limits and reverse-proxy trust.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Peers (IP or CIDR) whose forwarded headers are believed.
+    #[serde(deserialize_with = "lenient::list")]
+    pub trusted_proxies: Vec<String>,
+    /// Largest request body accepted.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_body_bytes: usize,
+    /// Deadline for one request.
+    pub request_timeout: Seconds,
+    /// A separate address for `/metrics`; none serves it on `listen`.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 65_536,
+            request_timeout: Seconds(30),
+            admin_listen: None,
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// `[log]`: what is logged and how.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Text or JSON lines.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `mcp_authd=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// `[audit]`: stored security events.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Events older than this are pruned.
+    pub retention: Seconds,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention: Seconds(90 * 86_400),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Start-up checks that turn a well-typed but wrong configuration into a message naming the key.
+
+use super::{Config, ConfigError, RegistrationMode};
+use crate::net::IpNet;
+use crate::oauth::{redirect_uri::is_loopback_host, scope};
+use base64::Engine;
+use std::collections::HashSet;
+use url::Url;
+
+/// How long resource servers may cache the JWKS; `keys.prepublish` must be longer.
+pub const JWKS_MAX_AGE_SECONDS: u64 = 300;
+
+/// Checks every cross-field and format rule the types cannot express.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    validate_issuer(&config.issuer)?;
+    validate_tokens(config)?;
+    validate_keys(config)?;
+    validate_resources(config)?;
+    validate_registration(config)?;
+    validate_limits(config)?;
+    if let Some(url) = &config.database_url {
+        let url = url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .map_err(|e| ConfigError::new("log.level", e.to_string()))?;
+    Ok(())
+}
+
+fn validate_issuer(issuer: &str) -> Result<(), ConfigError> {
+    let err = |m: String| Err(ConfigError::new("issuer", m));
+    let url = match Url::parse(issuer) {
+        Ok(url) => url,
+        Err(e) => return err(format!("{issuer:?} is not an absolute URL: {e}")),
+    };
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return err(format!(
+            "{issuer:?} must be an http or https URL with a host"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return err(format!(
+            "{issuer:?} must not have a query, fragment or user information (RFC 8414 2)"
+        ));
+    }
+    if issuer.ends_with('/') {
+        return err(format!("{issuer:?} must not end with a slash"));
+    }
+    let normalized = url.as_str().trim_end_matches('/');
+    if normalized != issuer {
+        return err(format!(
+            "{issuer:?} must be written as clients will compare it, byte for byte: {normalized:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_tokens(config: &Config) -> Result<(), ConfigError> {
+    let t = &config.tokens;
+    let positive = [
+        ("tokens.access_token_ttl", t.access_token_ttl),
+        ("tokens.authorization_code_ttl", t.authorization_code_ttl),
+        ("tokens.refresh_token_idle_ttl", t.refresh_token_idle_ttl),
+        (
+            "tokens.refresh_token_absolute_ttl",
+            t.refresh_token_absolute_ttl,
+        ),
+        ("login.session_ttl", config.login.session_ttl),
+        ("login.failure_window", config.login.failure_window),
+    ];
+    for (key, value) in positive {
+        if value.0 == 0 {
+            return Err(ConfigError::new(key, "must be longer than 0 seconds"));
+        }
+    }
+    if t.authorization_code_ttl.0 > 600 {
+        return Err(ConfigError::new(
+            "tokens.authorization_code_ttl",
+            "must be at most 10m (RFC 6749 4.1.2)",
+        ));
+    }
+    if t.refresh_token_idle_ttl > t.refresh_token_absolute_ttl {
+        return Err(ConfigError::new(
+            "tokens.refresh_token_idle_ttl",
+            "must not exceed tokens.refresh_token_absolute_ttl",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_keys(config: &Config) -> Result<(), ConfigError> {
+    let k = &config.keys;
+    if k.prepublish.0 <= JWKS_MAX_AGE_SECONDS {
+        return Err(ConfigError::new(
+            "keys.prepublish",
+            format!("must exceed the JWKS cache lifetime of {JWKS_MAX_AGE_SECONDS}s"),
+        ));
+    }
+    if k.rotation_interval <= k.prepublish {
+        return Err(ConfigError::new(
+            "keys.rotation_interval",
+            "must be longer than keys.prepublish",
+        ));
+    }
+    if let Some(key) = &k.encryption_key {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(key.expose().trim());
+        if decoded.map(|bytes| bytes.len()) != Ok(32) {
+            return Err(ConfigError::new(
+                "keys.encryption_key",
+                "must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `uri` can name a protected resource: absolute https, or http on loopback.
+pub fn is_acceptable_resource_uri(uri: &str) -> bool {
+    match Url::parse(uri) {
+        Ok(url) if url.fragment().is_none() => match url.scheme() {
+            "https" => url.host().is_some(),
+            "http" => url.host().as_ref().is_some_and(is_loopback_host),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn validate_resources(config: &Config) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, resource) in config.resources.iter().enumerate() {
+        let key = |field: &str| format!("resources[{i}].{field}");
+        if !is_acceptable_resource_uri(&resource.uri) {
+            return Err(ConfigError::new(
+                key("uri"),
+                format!(
+                    "{:?} must be an absolute https URL (or http on loopback) without a fragment",
+                    resource.uri
+                ),
+            ));
+        }
+        if !seen.insert(resource.uri.trim_end_matches('/')) {
+            return Err(ConfigError::new(
+                key("uri"),
+                format!("{:?} is configured twice", resource.uri),
+            ));
+        }
+        if resource.name.trim().is_empty() {
+            return Err(ConfigError::new(key("name"), "must not be empty"));
+        }
+        if let Some(bad) = resource.scopes.iter().find(|s| !scope::is_scope_token(s)) {
+            return Err(ConfigError::new(
+                key("scopes"),
+                format!("{bad:?} is not a valid scope token"),
+            ));
+        }
+        if let Some(extra) = resource
+            .default_scopes
+            .iter()
+            .find(|s| !resource.scopes.contains(s))
+        {
+            return Err(ConfigError::new(
+                key("default_scopes"),
+                format!("{extra:?} is not one of this resource's scopes"),
+            ));
+        }
+    }
+    if let Some(default) = &config.default_resource {
+        let known = config.resources.iter().any(|r| r.uri == *default);
+        if !config.resources.is_empty() && !known {
+            return Err(ConfigError::new(
+                "default_resource",
+                "must be the uri of one of [[resources]]",
+            ));
+        }
+        if !is_acceptable_resource_uri(default) {
+            return Err(ConfigError::new(
+                "default_resource",
+                "must be an absolute https URL (or http on loopback)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_registration(config: &Config) -> Result<(), ConfigError> {
+    let r = &config.registration;
+    if r.mode == RegistrationMode::Token && r.initial_access_token.is_none() {
+        return Err(ConfigError::new(
+            "registration.initial_access_token",
+            "is required when registration.mode = \"token\"",
+        ));
+    }
+    for scheme in &r.allowed_redirect_schemes {
+        let valid = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        let reserved = [
+            "http",
+            "https",
+            "javascript",
+            "data",
+            "file",
+            "vbscript",
+            "blob",
+            "about",
+        ];
+        if !valid || reserved.contains(&scheme.to_ascii_lowercase().as_str()) {
+            return Err(ConfigError::new(
+                "registration.allowed_redirect_schemes",
+                format!("{scheme:?} is not a private-use URI scheme"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_limits(config: &Config) -> Result<(), ConfigError> {
+    for proxy in &config.http.trusted_proxies {
+        proxy
+            .parse::<IpNet>()
+            .map_err(|e| ConfigError::new("http.trusted_proxies", e))?;
+    }
+    if config.http.max_body_bytes < 1_024 {
+        return Err(ConfigError::new(
+            "http.max_body_bytes",
+            "must be at least 1024",
+        ));
+    }
+    if config.http.request_timeout.0 == 0 {
+        return Err(ConfigError::new(
+            "http.request_timeout",
+            "must be longer than 0 seconds",
+        ));
+    }
+    if config.login.max_failures == 0 {
+        return Err(ConfigError::new("login.max_failures", "must be at least 1"));
+    }
+    let c = &config.cimd;
+    if c.max_bytes == 0 || c.timeout.0 == 0 {
+        return Err(ConfigError::new(
+            "cimd",
+            "max_bytes and timeout must be above 0",
+        ));
+    }
+    if c.cache_min_ttl > c.cache_max_ttl {
+        return Err(ConfigError::new(
+            "cimd.cache_min_ttl",
+            "must not exceed cimd.cache_max_ttl",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_must_be_byte_exact() {
+        assert!(validate_issuer("https://auth.example.com").is_ok());
+        assert!(validate_issuer("https://auth.example.com/tenant").is_ok());
+        assert!(validate_issuer("https://auth.example.com/").is_err());
+        assert!(validate_issuer("https://Auth.example.com").is_err());
+        assert!(validate_issuer("https://auth.example.com:443").is_err());
+        assert!(validate_issuer("https://auth.example.com?x=1").is_err());
+        assert!(validate_issuer("auth.example.com").is_err());
+    }
+
+    #[test]
+    fn resource_uris_must_be_https_or_loopback() {
+        assert!(is_acceptable_resource_uri("https://mcp.example.com/mcp"));
+        assert!(is_acceptable_resource_uri("http://localhost:3000/mcp"));
+        assert!(!is_acceptable_resource_uri("http://mcp.example.com/mcp"));
+        assert!(!is_acceptable_resource_uri("https://mcp.example.com/mcp#x"));
+        assert!(!is_acceptable_resource_uri("urn:x"));
+    }
+}

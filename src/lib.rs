@@ -1,0 +1,16 @@
+//! mcp-authd: an OAuth 2.1 authorization server for MCP servers, as a library that the
+//! binary and the tests share.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod net;
+pub mod oauth;
+pub mod password;
+pub mod secret;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+pub mod tokens;

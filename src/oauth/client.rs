@@ -1,0 +1,220 @@
+//! What a client may be: its authentication method, grant types and the rules tying them.
+
+use super::redirect_uri::{InvalidRedirectUri, validate_for_registration};
+use super::scope;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a client authenticates at the token endpoint (RFC 7591 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// A public client: no secret, PKCE is its only proof.
+    None,
+    /// Secret in the `Authorization: Basic` header.
+    ClientSecretBasic,
+    /// Secret in the form body.
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    /// Whether the client holds a secret.
+    pub fn is_confidential(self) -> bool {
+        self != Self::None
+    }
+}
+
+impl FromStr for AuthMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "none" => Ok(Self::None),
+            "client_secret_basic" => Ok(Self::ClientSecretBasic),
+            "client_secret_post" => Ok(Self::ClientSecretPost),
+            _ => Err(format!(
+                "unsupported token endpoint auth method {s:?}: use none, client_secret_basic or client_secret_post"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The grant types this server offers (RFC 6749 4 and 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    /// Authorization code with PKCE.
+    AuthorizationCode,
+    /// Refresh token rotation.
+    RefreshToken,
+    /// A confidential client acting for itself.
+    ClientCredentials,
+}
+
+impl GrantType {
+    /// Every grant type, in the order metadata lists them.
+    pub const ALL: [GrantType; 3] = [
+        Self::AuthorizationCode,
+        Self::RefreshToken,
+        Self::ClientCredentials,
+    ];
+
+    /// The RFC 6749 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+impl FromStr for GrantType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s).ok_or_else(|| {
+            format!("unsupported grant type {s:?}: use authorization_code, refresh_token or client_credentials")
+        })
+    }
+}
+
+impl fmt::Display for GrantType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Longest client name accepted.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Most redirect URIs one client may register.
+pub const MAX_REDIRECT_URIS: usize = 10;
+
+/// The settings every client has, whichever way it was registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// Shown on the consent page.
+    pub name: String,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Grants the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Space-delimited scopes the client may ask for; `None` means no limit beyond the resource's.
+    pub scope: Option<String>,
+    /// How it authenticates at `/token`.
+    pub auth_method: AuthMethod,
+}
+
+/// Why a client's settings are not acceptable.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClientSettingsError {
+    /// A redirect URI is not allowed (RFC 7591 `invalid_redirect_uri`).
+    #[error(transparent)]
+    RedirectUri(#[from] InvalidRedirectUri),
+    /// Anything else (RFC 7591 `invalid_client_metadata`).
+    #[error("{0}")]
+    Metadata(String),
+}
+
+impl ClientSettings {
+    /// Checks the settings against each other and against the redirect URI rules.
+    pub fn validate(&self, allowed_private_schemes: &[String]) -> Result<(), ClientSettingsError> {
+        let meta = |m: &str| Err(ClientSettingsError::Metadata(m.to_owned()));
+        let name = self.name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return meta("the client name must be 1 to 200 characters without control characters");
+        }
+        if self.grant_types.is_empty() {
+            return meta("at least one grant type is required");
+        }
+        let has = |g| self.grant_types.contains(&g);
+        if has(GrantType::RefreshToken) && !has(GrantType::AuthorizationCode) {
+            return meta("refresh_token is only issued with authorization_code");
+        }
+        if has(GrantType::ClientCredentials) && !self.auth_method.is_confidential() {
+            return meta(
+                "client_credentials needs a confidential client (a secret), not a public one",
+            );
+        }
+        if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return meta("a redirect URI is required for the authorization_code grant");
+        }
+        if self.redirect_uris.len() > MAX_REDIRECT_URIS {
+            return meta("at most 10 redirect URIs may be registered");
+        }
+        for uri in &self.redirect_uris {
+            validate_for_registration(uri, allowed_private_schemes)?;
+        }
+        if let Some(text) = &self.scope {
+            scope::parse(text).map_err(ClientSettingsError::Metadata)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ClientSettings {
+        ClientSettings {
+            name: "Inspector".into(),
+            redirect_uris: vec!["http://localhost:6274/oauth/callback".into()],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scope: None,
+            auth_method: AuthMethod::None,
+        }
+    }
+
+    #[test]
+    fn a_public_code_client_is_valid() {
+        assert_eq!(settings().validate(&[]), Ok(()));
+    }
+
+    #[test]
+    fn client_credentials_needs_a_secret() {
+        let s = ClientSettings {
+            grant_types: vec![GrantType::ClientCredentials],
+            ..settings()
+        };
+        assert!(s.validate(&[]).is_err());
+    }
+
+    #[test]
+    fn the_code_grant_needs_a_redirect_uri() {
+        let s = ClientSettings {
+            redirect_uris: vec![],
+            ..settings()
+        };
+        assert!(s.validate(&[]).is_err());
+    }
+
+    #[test]
+    fn a_bad_redirect_uri_is_named() {
+        let s = ClientSettings {
+            redirect_uris: vec!["http://evil.example/cb".into()],
+            ..settings()
+        };
+        assert!(matches!(
+            s.validate(&[]),
+            Err(ClientSettingsError::RedirectUri(_))
+        ));
+    }
+}

@@ -1,0 +1,5 @@
+//! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
+
+pub mod client;
+pub mod redirect_uri;
+pub mod scope;

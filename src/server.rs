@@ -1,0 +1,86 @@
+//! Start-up and shutdown: open the store, build state, bind, serve until a signal.
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::http;
+use crate::secret::redact_database_url;
+use crate::state::AppState;
+use crate::store::Store;
+use anyhow::Context;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Opens and migrates the database, then assembles the state shared by server and CLI.
+pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+    let store = open_store(&config).await?;
+    Ok(AppState::new(config, store, clock))
+}
+
+/// Connects to the configured database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    let store = Store::connect(&url).await?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {}", redact_database_url(url.expose())))?;
+    Ok(store)
+}
+
+/// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    if config.open_resource_mode() {
+        tracing::warn!(
+            "no [[resources]] configured: open-resource mode accepts any https or loopback resource"
+        );
+    }
+    let listen = config.listen;
+    let issuer = config.issuer.clone();
+    let state = build_state(config, Clock::system()).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
+    serve(state.clone(), listener, shutdown_signal()).await?;
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM (containers, systemd) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,270 @@
+//! Registered clients, whichever way they arrived.
+
+use super::users::found;
+use super::{Store, StoreError, StoreResult, decode_list, encode_list, read_pool, write_pool};
+use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
+
+/// How a client came to exist, which decides who may change it and when it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientSource {
+    /// Created by an operator with the CLI.
+    Cli,
+    /// RFC 7591 dynamic registration.
+    Dynamic,
+}
+
+impl ClientSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// A registered client as stored.
+#[derive(Clone)]
+pub struct Client {
+    /// The `client_id`.
+    pub id: String,
+    /// What it may do.
+    pub settings: ClientSettings,
+    /// How it was registered.
+    pub source: ClientSource,
+    /// SHA-256 of the secret, for confidential clients.
+    pub secret_hash: Option<String>,
+    /// May introspect any token (RFC 7662), for MCP servers that do not verify JWTs.
+    pub resource_server: bool,
+    /// Registration metadata kept to echo back (RFC 7591 3.2.1).
+    pub metadata: serde_json::Value,
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub registration_token_hash: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+    /// Last successful token request, unix seconds.
+    pub last_used_at: Option<i64>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("settings", &self.settings)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client about to be stored; the caller has already validated its settings.
+#[derive(Clone)]
+pub struct NewClient {
+    /// The `client_id` to use.
+    pub id: String,
+    /// What it may do.
+    pub settings: ClientSettings,
+    /// How it was registered.
+    pub source: ClientSource,
+    /// SHA-256 of the secret, for confidential clients.
+    pub secret_hash: Option<String>,
+    /// May introspect any token.
+    pub resource_server: bool,
+    /// Registration metadata to echo back.
+    pub metadata: serde_json::Value,
+    /// SHA-256 of the registration access token.
+    pub registration_token_hash: Option<String>,
+}
+
+/// Fields an operator or RFC 7592 update may change; `None` keeps the stored value.
+#[derive(Clone, Debug, Default)]
+pub struct ClientUpdate {
+    /// The client's new settings.
+    pub settings: Option<ClientSettings>,
+    /// New resource-server flag.
+    pub resource_server: Option<bool>,
+    /// New secret hash, when the auth method changes or the secret rotates.
+    pub secret_hash: Option<Option<String>>,
+    /// New registration metadata.
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ClientRow {
+    id: String,
+    name: String,
+    source: String,
+    token_endpoint_auth_method: String,
+    secret_hash: Option<String>,
+    redirect_uris: String,
+    grant_types: String,
+    scope: Option<String>,
+    resource_server: bool,
+    metadata: String,
+    registration_token_hash: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> StoreResult<Self> {
+        let corrupt = |e: String| StoreError::Corrupt(format!("client {}: {e}", row.id));
+        let grant_types = decode_list(&row.grant_types)?
+            .iter()
+            .map(|g| g.parse::<GrantType>())
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        let source = match row.source.as_str() {
+            "cli" => ClientSource::Cli,
+            "dynamic" => ClientSource::Dynamic,
+            other => return Err(corrupt(format!("unknown source {other:?}"))),
+        };
+        Ok(Client {
+            settings: ClientSettings {
+                name: row.name,
+                redirect_uris: decode_list(&row.redirect_uris)?,
+                grant_types,
+                scope: row.scope,
+                auth_method: row
+                    .token_endpoint_auth_method
+                    .parse::<AuthMethod>()
+                    .map_err(corrupt)?,
+            },
+            source,
+            secret_hash: row.secret_hash,
+            resource_server: row.resource_server,
+            metadata: serde_json::from_str(&row.metadata)
+                .map_err(|e| corrupt(format!("metadata: {e}")))?,
+            registration_token_hash: row.registration_token_hash,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            last_used_at: row.last_used_at,
+            id: row.id,
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str = "id, name, source, token_endpoint_auth_method, secret_hash, \
+    redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
+    created_at, updated_at, last_used_at";
+
+fn grant_list(grants: &[GrantType]) -> String {
+    encode_list(
+        &grants
+            .iter()
+            .map(|g| g.as_str().to_owned())
+            .collect::<Vec<_>>(),
+    )
+}
+
+impl Store {
+    /// Stores a new client; `Conflict` if the id is taken.
+    pub async fn create_client(&self, new: NewClient, now: i64) -> StoreResult<Client> {
+        let s = &new.settings;
+        write_pool!(self, |pool| sqlx::query(
+            "INSERT INTO clients (id, name, source, token_endpoint_auth_method, secret_hash, \
+             redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        )
+        .bind(&new.id)
+        .bind(&s.name)
+        .bind(new.source.as_str())
+        .bind(s.auth_method.as_str())
+        .bind(&new.secret_hash)
+        .bind(encode_list(&s.redirect_uris))
+        .bind(grant_list(&s.grant_types))
+        .bind(&s.scope)
+        .bind(new.resource_server)
+        .bind(new.metadata.to_string())
+        .bind(&new.registration_token_hash)
+        .bind(now)
+        .bind(now)
+        .execute(pool).await.map(|r| r.rows_affected()))
+        .map_err(StoreError::conflict_as("a client with this id"))?;
+        Ok(Client {
+            id: new.id,
+            settings: new.settings,
+            source: new.source,
+            secret_hash: new.secret_hash,
+            resource_server: new.resource_server,
+            metadata: new.metadata,
+            registration_token_hash: new.registration_token_hash,
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        })
+    }
+
+    /// The client with this id, if any.
+    pub async fn find_client(&self, id: &str) -> StoreResult<Option<Client>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients WHERE id = $1");
+        let row: Option<ClientRow> = read_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    /// Every client, oldest first.
+    pub async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM clients ORDER BY created_at, id");
+        let rows: Vec<ClientRow> =
+            read_pool!(self, |pool| sqlx::query_as(&sql).fetch_all(pool).await)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    /// Applies an update to one client and returns it as now stored.
+    pub async fn update_client(
+        &self,
+        id: &str,
+        update: ClientUpdate,
+        now: i64,
+    ) -> StoreResult<Client> {
+        let current = self
+            .find_client(id)
+            .await?
+            .ok_or(StoreError::NotFound("client"))?;
+        let settings = update.settings.unwrap_or(current.settings);
+        let resource_server = update.resource_server.unwrap_or(current.resource_server);
+        let secret_hash = update.secret_hash.unwrap_or(current.secret_hash);
+        let metadata = update.metadata.unwrap_or(current.metadata);
+        let done = write_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE clients SET name = $1, token_endpoint_auth_method = $2, secret_hash = $3, \
+             redirect_uris = $4, grant_types = $5, scope = $6, resource_server = $7, metadata = $8, \
+             updated_at = $9 WHERE id = $10"
+        )
+        .bind(&settings.name)
+        .bind(settings.auth_method.as_str())
+        .bind(&secret_hash)
+        .bind(encode_list(&settings.redirect_uris))
+        .bind(grant_list(&settings.grant_types))
+        .bind(&settings.scope)
+        .bind(resource_server)
+        .bind(metadata.to_string())
+        .bind(now)
+        .bind(id)
+        .execute(pool).await.map(|r| r.rows_affected())
+        })?;
+        found(done, "client")?;
+        self.find_client(id)
+            .await?
+            .ok_or(StoreError::NotFound("client"))
+    }
+
+    /// Deletes a client and, by cascade, its codes, grants and refresh tokens.
+    pub async fn delete_client(&self, id: &str) -> StoreResult<()> {
+        let done = write_pool!(self, |pool| sqlx::query(
+            "DELETE FROM clients WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        found(done, "client")
+    }
+}

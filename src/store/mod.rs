@@ -1,0 +1,254 @@
+//! The only place with SQL: one `Store` over PostgreSQL or an embedded SQLite file.
+
+mod clients;
+mod codes;
+mod refresh_tokens;
+mod users;
+
+pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
+pub use codes::{AuthorizationCode, NewAuthorizationCode};
+pub use refresh_tokens::{NewRefreshToken, RefreshToken};
+pub use users::User;
+
+use crate::secret::{Secret, redact_database_url};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How long a statement waits for a locked SQLite file or a free PostgreSQL connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Storage failures, phrased for the operator; never carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write (e.g. a duplicate username).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The row the operation needs does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The database could not be opened.
+    #[error("{0}")]
+    Connect(String),
+    /// A stored value could not be read back (hand-edited row, newer schema).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Database`.
+    fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+        move |e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database behind the server and the CLI. Cheap to clone: pools are shared.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Postgres(PgPool),
+    /// SQLite allows one writer at a time, so writes go through one connection and never
+    /// fight over the lock; reads use their own pool and see WAL snapshots.
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.backend {
+            Backend::Postgres(_) => "Store(postgres)",
+            Backend::Sqlite { .. } => "Store(sqlite)",
+        })
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the pool for reads on whichever backend is in use.
+macro_rules! read_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite { reader: $pool, .. } => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$pool` bound to the pool for writes on whichever backend is in use.
+macro_rules! write_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside a write transaction bound to `$tx`, committing when it returns `Ok`.
+/// SQLite transactions start `IMMEDIATE` so a second process waits for the lock up front
+/// instead of failing when it upgrades from reading to writing.
+macro_rules! transaction {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::store::Backend::Sqlite { writer, .. } => {
+                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+pub(crate) use {read_pool, transaction, write_pool};
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite://PATH` or `postgres://…`).
+    pub async fn connect(url: &Secret) -> StoreResult<Self> {
+        let raw = url.expose();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Self::connect_postgres(raw).await
+        } else if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            Self::connect_sqlite(path).await
+        } else {
+            Err(StoreError::Connect(format!(
+                "unsupported database URL {}: use sqlite://PATH or postgres://…",
+                redact_database_url(raw)
+            )))
+        }
+    }
+
+    async fn connect_postgres(raw: &str) -> StoreResult<Self> {
+        let shown = redact_database_url(raw);
+        let options = PgConnectOptions::from_str(raw)
+            .map_err(|e| StoreError::Connect(format!("invalid database URL {shown}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                StoreError::Connect(format!("cannot connect to PostgreSQL at {shown}: {e}"))
+            })?;
+        Ok(Self {
+            backend: Backend::Postgres(pool),
+        })
+    }
+
+    async fn connect_sqlite(path: &str) -> StoreResult<Self> {
+        let file = Path::new(path);
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Connect(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(file)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let open_error = |e: sqlx::Error| {
+            StoreError::Connect(format!(
+                "cannot open SQLite database {}: {e}",
+                file.display()
+            ))
+        };
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        Ok(Self {
+            backend: Backend::Sqlite { writer, reader },
+        })
+    }
+
+    /// Brings the schema up to date; safe to call from several processes at once.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Backend::Sqlite { writer, .. } => {
+                sqlx::migrate!("migrations/sqlite").run(writer).await?
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers, for readiness checks.
+    pub async fn ping(&self) -> bool {
+        let probe = read_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|_| ()));
+        probe.is_ok()
+    }
+
+    /// Which backend this is, for logs and metrics.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// Closes every connection, letting SQLite checkpoint its WAL.
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Postgres(pool) => pool.close().await,
+            Backend::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+        }
+    }
+}
+
+/// Decodes a JSON array of strings stored in a text column.
+fn decode_list(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("list column: {e}")))
+}
+
+/// Encodes a list of strings for a text column.
+fn encode_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}

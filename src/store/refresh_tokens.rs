@@ -1,0 +1,181 @@
+//! Refresh tokens: stored hashed, rotated at most once, revoked by family.
+
+use super::{Store, StoreResult, read_pool, transaction};
+
+/// A refresh token about to be stored.
+#[derive(Clone, Debug)]
+pub struct NewRefreshToken {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Every token rotated from one code shares a family; reuse revokes the family.
+    pub family_id: String,
+    /// The token this one replaced.
+    pub parent_hash: Option<String>,
+    /// The consent it lives under.
+    pub grant_id: Option<String>,
+    /// The client it is bound to.
+    pub client_id: String,
+    /// The person, absent for client-only grants.
+    pub user_id: Option<String>,
+    /// The audience it buys tokens for.
+    pub resource: String,
+    /// The scopes it may buy (never widened).
+    pub scope: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// The access token issued beside it.
+    pub access_jti: String,
+    /// When that access token expires.
+    pub access_expires_at: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Idle expiry.
+    pub expires_at: i64,
+    /// Absolute expiry of the family.
+    pub family_expires_at: i64,
+}
+
+/// A stored refresh token.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshToken {
+    /// SHA-256 of the token.
+    pub token_hash: String,
+    /// Its family.
+    pub family_id: String,
+    /// The token it replaced.
+    pub parent_hash: Option<String>,
+    /// Its consent.
+    pub grant_id: Option<String>,
+    /// Its client.
+    pub client_id: String,
+    /// Its person.
+    pub user_id: Option<String>,
+    /// Its audience.
+    pub resource: String,
+    /// Its scopes.
+    pub scope: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// The access token issued beside it.
+    pub access_jti: String,
+    /// When that access token expires.
+    pub access_expires_at: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Idle expiry.
+    pub expires_at: i64,
+    /// Absolute expiry.
+    pub family_expires_at: i64,
+    /// When it was exchanged for a successor.
+    pub rotated_at: Option<i64>,
+    /// SHA-256 of the successor.
+    pub successor_hash: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+const REFRESH_COLUMNS: &str = "token_hash, family_id, parent_hash, grant_id, client_id, user_id, \
+    resource, scope, auth_time, access_jti, access_expires_at, issued_at, expires_at, \
+    family_expires_at, rotated_at, successor_hash, revoked_at";
+
+const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
+    grant_id, client_id, user_id, resource, scope, auth_time, access_jti, access_expires_at, \
+    issued_at, expires_at, family_expires_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+macro_rules! bind_new_refresh {
+    ($query:expr, $t:expr) => {
+        $query
+            .bind(&$t.token_hash)
+            .bind(&$t.family_id)
+            .bind(&$t.parent_hash)
+            .bind(&$t.grant_id)
+            .bind(&$t.client_id)
+            .bind(&$t.user_id)
+            .bind(&$t.resource)
+            .bind(&$t.scope)
+            .bind($t.auth_time)
+            .bind(&$t.access_jti)
+            .bind($t.access_expires_at)
+            .bind($t.issued_at)
+            .bind($t.expires_at)
+            .bind($t.family_expires_at)
+    };
+}
+
+impl Store {
+    /// Stores the first token of a new family.
+    pub async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
+        transaction!(self, |tx| {
+            bind_new_refresh!(sqlx::query(INSERT_REFRESH), token)
+                .execute(&mut *tx)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The token with this hash in whatever state it is.
+    pub async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// Marks a live token rotated and stores its successor, atomically: of any number of
+    /// concurrent calls for the same token, exactly one gets `Some` and one successor exists.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        successor: &NewRefreshToken,
+        now: i64,
+    ) -> StoreResult<Option<RefreshToken>> {
+        let sql = format!(
+            "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
+             WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL \
+             AND expires_at > $1 AND family_expires_at > $1 \
+             RETURNING {REFRESH_COLUMNS}"
+        );
+        let rotated = transaction!(self, |tx| {
+            let rotated: Option<RefreshToken> = sqlx::query_as(&sql)
+                .bind(now)
+                .bind(&successor.token_hash)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if rotated.is_some() {
+                bind_new_refresh!(sqlx::query(INSERT_REFRESH), successor)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            rotated
+        });
+        Ok(rotated)
+    }
+
+    /// Revokes every token of a family and every access token issued beside them.
+    pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> StoreResult<u64> {
+        let revoked = transaction!(self, |tx| {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) \
+                 SELECT access_jti, $1, access_expires_at FROM refresh_tokens \
+                 WHERE family_id = $2 AND access_expires_at > $1 \
+                 ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(family_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+        });
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,164 @@
+//! People who can log in.
+
+use super::{Store, StoreError, StoreResult, read_pool, write_pool};
+use crate::tokens::opaque::random_base64url;
+use serde::Serialize;
+
+/// A person (resource owner). The password hash never leaves the store in Debug or JSON.
+#[derive(Clone, sqlx::FromRow, Serialize)]
+pub struct User {
+    /// Stable id, used as `sub` in tokens.
+    pub id: String,
+    /// What the person types to log in.
+    pub username: String,
+    /// argon2id PHC string.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// A disabled person cannot log in and their tokens stop working.
+    pub disabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, password_hash, disabled, created_at, updated_at";
+
+impl Store {
+    /// Adds a person; `Conflict` if the username is taken.
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<User> {
+        let user = User {
+            id: random_base64url(16),
+            username: username.to_owned(),
+            password_hash: password_hash.to_owned(),
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        write_pool!(self, |pool| sqlx::query(
+            "INSERT INTO users (id, username, password_hash, disabled, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.disabled)
+        .bind(user.created_at)
+        .bind(user.updated_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))
+        .map_err(StoreError::conflict_as("a user with this username"))?;
+        Ok(user)
+    }
+
+    /// Every person, by username.
+    pub async fn list_users(&self) -> StoreResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
+            .fetch_all(pool)
+            .await)?)
+    }
+
+    /// The person with this username, if any.
+    pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(username)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// The person with this id, if any.
+    pub async fn find_user(&self, id: &str) -> StoreResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// Replaces a person's password hash.
+    pub async fn set_user_password(
+        &self,
+        username: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = write_pool!(self, |pool| sqlx::query(
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3"
+        )
+        .bind(password_hash)
+        .bind(now)
+        .bind(username)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        found(done, "user")
+    }
+
+    /// Disables or re-enables a person. Disabling also ends their login sessions.
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = write_pool!(self, |pool| sqlx::query(
+            "UPDATE users SET disabled = $1, updated_at = $2 WHERE username = $3"
+        )
+        .bind(disabled)
+        .bind(now)
+        .bind(username)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        found(done, "user")?;
+        if disabled {
+            write_pool!(self, |pool| sqlx::query(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)"
+            )
+            .bind(username)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes a person and, by cascade, their sessions, grants, codes and refresh tokens.
+    pub async fn delete_user(&self, username: &str) -> StoreResult<()> {
+        let done = write_pool!(self, |pool| sqlx::query(
+            "DELETE FROM users WHERE username = $1"
+        )
+        .bind(username)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        found(done, "user")
+    }
+}
+
+/// `NotFound(what)` when an update or delete touched no row.
+pub(super) fn found(rows: u64, what: &'static str) -> StoreResult<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,3 @@
+//! Everything the server mints: opaque secrets and their hashes.
+
+pub mod opaque;
