@@ -1,0 +1,639 @@
+//! The admin CLI as an operator runs it: the real binary, its exit codes, stdout and stderr.
+
+use crate::helpers::{TestApp, TestDb};
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+/// What one CLI run printed and how it exited.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs `mcp-authd ARGS` in `dir` against `database_url`, feeding `stdin`.
+async fn mcp_authd(dir: &Path, database_url: Option<&str>, args: &[&str], stdin: &str) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
+        command.env_remove(key);
+    }
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("spawn mcp-authd");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = child.wait_with_output().await.expect("wait");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn cli(db: &TestDb, args: &[&str]) -> Run {
+    mcp_authd(db.dir.path(), Some(&db.url), args, "").await
+}
+
+#[tokio::test]
+async fn users_lifecycle_with_json_output() {
+    let db = TestDb::new().await;
+    let created = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["users", "create", "alice", "--password-stdin", "--json"],
+        "correct horse\n",
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let user = created.json();
+    assert_eq!(user["username"], "alice");
+    assert!(
+        user.get("password_hash").is_none(),
+        "the hash is never printed"
+    );
+
+    let store = db.store().await;
+    let stored = store.find_user_by_username("alice").await.unwrap().unwrap();
+    assert!(
+        mcp_authd::password::verify_blocking("correct horse", Some(&stored.password_hash)),
+        "one trailing newline stripped"
+    );
+
+    let listed = cli(&db, &["users", "list", "--json"]).await;
+    assert_eq!(listed.json()[0]["username"], "alice");
+
+    assert_eq!(cli(&db, &["users", "disable", "alice"]).await.code, 0);
+    assert_eq!(
+        cli(&db, &["users", "show", "alice", "--json"]).await.json()["disabled"],
+        true
+    );
+    assert_eq!(cli(&db, &["users", "enable", "alice"]).await.code, 0);
+    assert_eq!(
+        cli(&db, &["--json", "users", "show", "alice"]).await.json()["disabled"],
+        false,
+        "--json is global"
+    );
+
+    let changed = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["users", "set-password", "alice", "--password-stdin"],
+        "another password",
+    )
+    .await;
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    let stored = store.find_user_by_username("alice").await.unwrap().unwrap();
+    assert!(mcp_authd::password::verify_blocking(
+        "another password",
+        Some(&stored.password_hash)
+    ));
+
+    assert_eq!(cli(&db, &["users", "delete", "alice"]).await.code, 0);
+    let gone = cli(&db, &["users", "show", "alice"]).await;
+    assert_ne!(gone.code, 0);
+    assert!(
+        gone.stderr.contains("no user named \"alice\""),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[tokio::test]
+async fn bad_user_input_fails_clearly_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let ok = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["users", "create", "alice", "--password-stdin"],
+        "first password",
+    )
+    .await;
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+
+    let duplicate = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["users", "create", "alice", "--password-stdin"],
+        "other password",
+    )
+    .await;
+    assert_ne!(duplicate.code, 0);
+    assert!(
+        duplicate.stderr.contains("already exists"),
+        "{}",
+        duplicate.stderr
+    );
+
+    let short = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["users", "create", "bob", "--password-stdin"],
+        "short",
+    )
+    .await;
+    assert_ne!(short.code, 0);
+    assert!(
+        short.stderr.contains("at least 8 characters"),
+        "{}",
+        short.stderr
+    );
+
+    let no_tty = cli(&db, &["users", "create", "carol"]).await;
+    assert_ne!(no_tty.code, 0);
+    assert!(
+        no_tty.stderr.contains("--password-stdin"),
+        "{}",
+        no_tty.stderr
+    );
+
+    let users = cli(&db, &["users", "list", "--json"]).await.json();
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        1,
+        "nothing half-written: {users}"
+    );
+    let store = db.store().await;
+    let alice = store.find_user_by_username("alice").await.unwrap().unwrap();
+    assert!(mcp_authd::password::verify_blocking(
+        "first password",
+        Some(&alice.password_hash)
+    ));
+}
+
+#[tokio::test]
+async fn clients_lifecycle_shows_the_secret_once() {
+    let db = TestDb::new().await;
+    let created = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Acme",
+            "--redirect-uri",
+            "https://acme.example/cb",
+            "--scope",
+            "read write",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let client = created.json();
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(client["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        client["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+
+    let store = db.store().await;
+    let stored = store.find_client(&id).await.unwrap().unwrap();
+    assert!(mcp_authd::tokens::opaque::verify(
+        &secret,
+        stored.secret_hash.as_deref().unwrap()
+    ));
+    assert_ne!(
+        stored.secret_hash.as_deref(),
+        Some(secret.as_str()),
+        "stored hashed"
+    );
+
+    let shown = cli(&db, &["clients", "show", &id, "--json"]).await;
+    assert!(
+        shown.json().get("client_secret").is_none(),
+        "secret shown only once"
+    );
+    assert!(!shown.stdout.contains(&secret));
+
+    let rotated = cli(&db, &["clients", "rotate-secret", &id, "--json"])
+        .await
+        .json();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    let stored = store.find_client(&id).await.unwrap().unwrap();
+    assert!(mcp_authd::tokens::opaque::verify(
+        new_secret,
+        stored.secret_hash.as_deref().unwrap()
+    ));
+
+    let updated = cli(
+        &db,
+        &[
+            "clients",
+            "update",
+            &id,
+            "--name",
+            "Acme 2",
+            "--resource-server",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    assert_eq!(updated.json()["client_name"], "Acme 2");
+    assert_eq!(updated.json()["resource_server"], true);
+
+    let listed = cli(&db, &["clients", "list", "--json"]).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    assert_eq!(cli(&db, &["clients", "delete", &id]).await.code, 0);
+    let unknown = cli(&db, &["clients", "show", &id]).await;
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown.stderr.contains("no client with id"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[tokio::test]
+async fn public_and_client_credentials_clients() {
+    let db = TestDb::new().await;
+    let public = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "CLI tool",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(public.code, 0, "{}", public.stderr);
+    assert!(public.json().get("client_secret").is_none());
+    assert_eq!(public.json()["token_endpoint_auth_method"], "none");
+
+    let id = public.json()["client_id"].as_str().unwrap().to_owned();
+    let rotate = cli(&db, &["clients", "rotate-secret", &id]).await;
+    assert_ne!(rotate.code, 0);
+    assert!(rotate.stderr.contains("public"), "{}", rotate.stderr);
+
+    let service = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Batch job",
+            "--grant-type",
+            "client_credentials",
+            "--token-endpoint-auth-method",
+            "client_secret_post",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        service.code, 0,
+        "no redirect URI needed for client_credentials only: {}",
+        service.stderr
+    );
+    assert_eq!(
+        service.json()["token_endpoint_auth_method"],
+        "client_secret_post"
+    );
+
+    let public_service = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Bad",
+            "--public",
+            "--grant-type",
+            "client_credentials",
+        ],
+    )
+    .await;
+    assert_ne!(public_service.code, 0);
+    assert!(
+        public_service.stderr.contains("confidential"),
+        "{}",
+        public_service.stderr
+    );
+}
+
+#[tokio::test]
+async fn bad_client_input_fails_clearly_and_stores_nothing() {
+    let db = TestDb::new().await;
+    for (args, expected) in [
+        (
+            vec![
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "http://evil.example/cb",
+            ],
+            "not loopback",
+        ),
+        (
+            vec![
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb#frag",
+            ],
+            "fragment",
+        ),
+        (
+            vec![
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "not a uri",
+            ],
+            "whitespace",
+        ),
+        (
+            vec!["clients", "create", "--name", "X"],
+            "redirect URI is required",
+        ),
+        (
+            vec![
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--grant-type",
+                "password",
+            ],
+            "unsupported grant type",
+        ),
+        (
+            vec![
+                "clients",
+                "create",
+                "--name",
+                "X",
+                "--redirect-uri",
+                "https://a.example/cb",
+                "--public",
+                "--token-endpoint-auth-method",
+                "client_secret_basic",
+            ],
+            "--public",
+        ),
+    ] {
+        let run = cli(&db, &args).await;
+        assert_ne!(run.code, 0, "{args:?} succeeded");
+        assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?} printed {}", run.stdout);
+    }
+    let missing = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--redirect-uri",
+            "https://a.example/cb",
+        ],
+    )
+    .await;
+    assert_eq!(missing.code, 2, "clap's usage error");
+    assert!(missing.stderr.contains("--name"), "{}", missing.stderr);
+    assert_eq!(
+        cli(&db, &["clients", "list", "--json"]).await.json(),
+        serde_json::json!([])
+    );
+    let nothing = cli(&db, &["clients", "update", "unknown-id", "--name", "Y"]).await;
+    assert!(
+        nothing.stderr.contains("no client with id"),
+        "{}",
+        nothing.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_bad_configuration_names_the_key() {
+    let db = TestDb::new().await;
+    let dir = db.dir.path();
+    let run = |args: Vec<&'static str>, env: Vec<(&'static str, &'static str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_remove("DATABASE_URL");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output()
+    };
+    let out = run(
+        vec!["migrate"],
+        vec![("MCP_AUTHD_TOKENS__ACCESS_TOKEN_TTL", "forever")],
+    )
+    .await
+    .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokens.access_token_ttl"));
+
+    std::fs::write(dir.join("bad.toml"), "issuer = \n").unwrap();
+    let out = run(vec!["migrate", "--config", "bad.toml"], vec![])
+        .await
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.toml: not valid TOML"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    std::fs::write(
+        dir.join("unknown.toml"),
+        "[tokens]\naccess_token_tll = \"1h\"\n",
+    )
+    .unwrap();
+    let out = run(vec!["--config", "unknown.toml", "migrate"], vec![])
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("tokens") && stderr.contains("access_token_tll"),
+        "{stderr}"
+    );
+
+    let out = run(
+        vec!["migrate"],
+        vec![("MCP_AUTHD_ISSUER", "https://auth.example.com/")],
+    )
+    .await
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("issuer"),
+        "trailing slash refused"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_names_the_host_but_never_the_password() {
+    let db = TestDb::new().await;
+    let run = mcp_authd(
+        db.dir.path(),
+        Some("postgres://authd:topsecret@127.0.0.1:1/authd"),
+        &["users", "list"],
+        "",
+    )
+    .await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("127.0.0.1"), "{}", run.stderr);
+    assert!(!run.stderr.contains("topsecret"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn an_unwritable_data_directory_is_reported() {
+    let db = TestDb::new().await;
+    let blocker = db.dir.path().join("file-not-dir");
+    std::fs::write(&blocker, "x").unwrap();
+    let run = mcp_authd(
+        db.dir.path(),
+        None,
+        &["--data-dir", "file-not-dir/data", "migrate"],
+        "",
+    )
+    .await;
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("data directory"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn the_cli_works_beside_a_running_server_on_the_same_database() {
+    let app = TestApp::spawn().await;
+    let mut handles = Vec::new();
+    for i in 0..4 {
+        let (dir, url) = (app.db.dir.path().to_path_buf(), app.db.url.clone());
+        handles.push(tokio::spawn(async move {
+            mcp_authd(
+                &dir,
+                Some(&url),
+                &["users", "create", &format!("user{i}"), "--password-stdin"],
+                "a long password",
+            )
+            .await
+        }));
+    }
+    for _ in 0..20 {
+        assert_eq!(
+            app.http
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    for handle in handles {
+        let run = handle.await.unwrap();
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert_eq!(app.state.store.list_users().await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+        .args(["serve", "--listen", &listen])
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut healthy = false;
+    for _ in 0..100 {
+        let probe = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+            .args(["healthcheck", "--addr", &listen])
+            .current_dir(dir.path())
+            .output()
+            .await
+            .unwrap();
+        if probe.status.success() {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(healthy, "healthcheck never passed");
+    assert!(
+        dir.path().join("data/mcp-authd.db").exists(),
+        "SQLite file created under ./data"
+    );
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "graceful exit: {status:?}");
+
+    let down = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+        .args(["healthcheck", "--addr", &listen])
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !down.status.success(),
+        "healthcheck fails when nothing answers"
+    );
+}
+
+#[tokio::test]
+async fn the_example_configuration_is_valid_and_complete() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/mcp-authd.example.toml");
+    let db = TestDb::new().await;
+    let run = mcp_authd(
+        db.dir.path(),
+        Some(&db.url),
+        &["--config", example.to_str().unwrap(), "migrate"],
+        "",
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}

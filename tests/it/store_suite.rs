@@ -1,0 +1,483 @@
+//! One storage suite, run unchanged against SQLite (default) and PostgreSQL
+//! (`TEST_DATABASE_URL`), each test on a fresh database.
+
+use crate::helpers::TestDb;
+use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
+use mcp_authd::store::{
+    ClientSource, ClientUpdate, NewAuthorizationCode, NewClient, NewRefreshToken, Store, StoreError,
+};
+use mcp_authd::tokens::opaque;
+use std::sync::Arc;
+use tokio::sync::Barrier;
+
+const NOW: i64 = 1_800_000_000;
+
+fn settings() -> ClientSettings {
+    ClientSettings {
+        name: "Inspector".into(),
+        redirect_uris: vec!["http://localhost:6274/oauth/callback".into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        scope: Some("read".into()),
+        auth_method: AuthMethod::None,
+    }
+}
+
+async fn client(store: &Store, id: &str) {
+    let new = NewClient {
+        id: id.into(),
+        settings: settings(),
+        source: ClientSource::Cli,
+        secret_hash: None,
+        resource_server: false,
+        metadata: serde_json::json!({"software_id": "inspector"}),
+        registration_token_hash: None,
+    };
+    store.create_client(new, NOW).await.unwrap();
+}
+
+fn code(client_id: &str, user_id: &str, secret: &str) -> NewAuthorizationCode {
+    NewAuthorizationCode {
+        code_hash: opaque::hash(secret),
+        client_id: client_id.into(),
+        user_id: user_id.into(),
+        grant_id: None,
+        redirect_uri: "http://localhost:6274/oauth/callback".into(),
+        redirect_uri_sent: true,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        resource: "https://mcp.example.com/mcp".into(),
+        scope: "read".into(),
+        auth_time: NOW,
+        expires_at: NOW + 60,
+    }
+}
+
+fn refresh(client_id: &str, user_id: &str, secret: &str, family: &str) -> NewRefreshToken {
+    NewRefreshToken {
+        token_hash: opaque::hash(secret),
+        family_id: family.into(),
+        parent_hash: None,
+        grant_id: None,
+        client_id: client_id.into(),
+        user_id: Some(user_id.into()),
+        resource: "https://mcp.example.com/mcp".into(),
+        scope: "read".into(),
+        auth_time: NOW,
+        access_jti: opaque::random_base64url(16),
+        access_expires_at: NOW + 3_600,
+        issued_at: NOW,
+        expires_at: NOW + 86_400,
+        family_expires_at: NOW + 7 * 86_400,
+    }
+}
+
+#[tokio::test]
+async fn users_are_created_found_changed_and_deleted() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
+    store.create_user("bob", "hash-2", NOW).await.unwrap();
+
+    let found = store.find_user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(found.id, alice.id);
+    assert_eq!(
+        store.find_user(&alice.id).await.unwrap().unwrap().username,
+        "alice"
+    );
+    let names: Vec<_> = store
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+
+    store
+        .set_user_password("alice", "hash-3", NOW + 1)
+        .await
+        .unwrap();
+    store
+        .set_user_disabled("alice", true, NOW + 2)
+        .await
+        .unwrap();
+    let changed = store.find_user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "hash-3");
+    assert!(changed.disabled);
+
+    store.delete_user("alice").await.unwrap();
+    assert!(
+        store
+            .find_user_by_username("alice")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store.delete_user("alice").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.set_user_password("nobody", "h", NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_duplicate_username_is_a_conflict_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let first = store.create_user("alice", "hash-1", NOW).await.unwrap();
+    let second = store.create_user("alice", "hash-2", NOW).await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    let users = store.list_users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].id, first.id);
+    assert_eq!(users[0].password_hash, "hash-1");
+}
+
+#[tokio::test]
+async fn clients_round_trip_every_setting() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let stored = store.find_client("c1").await.unwrap().unwrap();
+    assert_eq!(stored.settings, settings());
+    assert_eq!(stored.source, ClientSource::Cli);
+    assert_eq!(stored.metadata["software_id"], "inspector");
+    assert!(store.find_client("nope").await.unwrap().is_none());
+
+    let mut changed = settings();
+    changed.name = "Renamed".into();
+    changed.auth_method = AuthMethod::ClientSecretPost;
+    changed.grant_types.push(GrantType::ClientCredentials);
+    let update = ClientUpdate {
+        settings: Some(changed.clone()),
+        resource_server: Some(true),
+        secret_hash: Some(Some("secret-hash".into())),
+        metadata: None,
+    };
+    let updated = store.update_client("c1", update, NOW + 5).await.unwrap();
+    assert_eq!(updated.settings, changed);
+    assert!(updated.resource_server);
+    assert_eq!(updated.secret_hash.as_deref(), Some("secret-hash"));
+    assert_eq!(updated.updated_at, NOW + 5);
+    assert_eq!(
+        updated.metadata["software_id"], "inspector",
+        "metadata kept"
+    );
+
+    assert!(matches!(
+        store.create_client_again("c1").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_clients().await.unwrap().len(), 1);
+    store.delete_client("c1").await.unwrap();
+    assert!(store.find_client("c1").await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .update_client("c1", ClientUpdate::default(), NOW)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+/// Creating a client whose id exists, for the conflict check above.
+trait CreateAgain {
+    async fn create_client_again(&self, id: &str) -> Result<(), StoreError>;
+}
+
+impl CreateAgain for Store {
+    async fn create_client_again(&self, id: &str) -> Result<(), StoreError> {
+        let new = NewClient {
+            id: id.into(),
+            settings: settings(),
+            source: ClientSource::Dynamic,
+            secret_hash: None,
+            resource_server: false,
+            metadata: serde_json::json!({}),
+            registration_token_hash: None,
+        };
+        self.create_client(new, NOW).await.map(|_| ())
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_consumed_once_and_not_after_expiry() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    store
+        .insert_code(&code("c1", &user.id, "code-1"), NOW)
+        .await
+        .unwrap();
+    store
+        .insert_code(&code("c1", &user.id, "code-2"), NOW)
+        .await
+        .unwrap();
+
+    let first = store
+        .consume_code(&opaque::hash("code-1"), NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.client_id, "c1");
+    assert_eq!(first.consumed_at, Some(NOW + 1));
+    assert!(
+        store
+            .consume_code(&opaque::hash("code-1"), NOW + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let replayed = store
+        .find_code(&opaque::hash("code-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        replayed.consumed_at,
+        Some(NOW + 1),
+        "a replay is recognisable"
+    );
+
+    assert!(
+        store
+            .consume_code(&opaque::hash("code-2"), NOW + 60)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(
+        store
+            .consume_code(&opaque::hash("unknown"), NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store
+        .record_code_tokens(&opaque::hash("code-1"), Some("fam"), "jti-1")
+        .await
+        .unwrap();
+    let recorded = store
+        .find_code(&opaque::hash("code-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.family_id.as_deref(), Some("fam"));
+    assert_eq!(recorded.access_jti.as_deref(), Some("jti-1"));
+}
+
+#[tokio::test]
+async fn concurrent_consumption_of_one_code_has_exactly_one_winner() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for round in 0..5 {
+        let secret = format!("code-{round}");
+        store
+            .insert_code(&code("c1", &user.id, &secret), NOW)
+            .await
+            .unwrap();
+        let tasks = 24;
+        let barrier = Arc::new(Barrier::new(tasks));
+        let handles: Vec<_> = (0..tasks)
+            .map(|_| {
+                let (store, barrier, hash) =
+                    (store.clone(), barrier.clone(), opaque::hash(&secret));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.consume_code(&hash, NOW + 1).await
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for handle in handles {
+            if handle
+                .await
+                .unwrap()
+                .expect("no database error under contention")
+                .is_some()
+            {
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_rotation_of_one_refresh_token_has_exactly_one_winner() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for round in 0..5 {
+        let secret = format!("rt-{round}");
+        let family = format!("family-{round}");
+        store
+            .insert_refresh_token(&refresh("c1", &user.id, &secret, &family))
+            .await
+            .unwrap();
+        let tasks = 24;
+        let barrier = Arc::new(Barrier::new(tasks));
+        let handles: Vec<_> = (0..tasks)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                let hash = opaque::hash(&secret);
+                let mut successor =
+                    refresh("c1", &user.id, &format!("rt-{round}-next-{i}"), &family);
+                successor.parent_hash = Some(hash.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.rotate_refresh_token(&hash, &successor, NOW + 1).await
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for (i, handle) in handles.into_iter().enumerate() {
+            if handle
+                .await
+                .unwrap()
+                .expect("no database error under contention")
+                .is_some()
+            {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}");
+        let rotated = store
+            .find_refresh_token(&opaque::hash(&secret))
+            .await
+            .unwrap()
+            .unwrap();
+        let winner_hash = opaque::hash(&format!("rt-{round}-next-{}", winners[0]));
+        assert_eq!(
+            rotated.successor_hash.as_deref(),
+            Some(winner_hash.as_str())
+        );
+        let successor = store
+            .find_refresh_token(&winner_hash)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(successor.family_id, family);
+        for loser in (0..tasks).filter(|i| *i != winners[0]) {
+            let hash = opaque::hash(&format!("rt-{round}-next-{loser}"));
+            assert!(
+                store.find_refresh_token(&hash).await.unwrap().is_none(),
+                "no second successor"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_family_stops_rotation() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.revoke_refresh_family("fam", NOW + 1).await.unwrap(),
+        1
+    );
+    let successor = refresh("c1", &user.id, "rt-next", "fam");
+    assert!(
+        store
+            .rotate_refresh_token(&opaque::hash("rt"), &successor, NOW + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&opaque::hash("rt"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_does_not_rotate() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
+        .await
+        .unwrap();
+    let successor = refresh("c1", &user.id, "rt-next", "fam");
+    let late = NOW + 86_400;
+    assert!(
+        store
+            .rotate_refresh_token(&opaque::hash("rt"), &successor, late)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_user_or_client_removes_what_hangs_off_it() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    store
+        .insert_code(&code("c1", &user.id, "code"), NOW)
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
+        .await
+        .unwrap();
+    store.delete_user("alice").await.unwrap();
+    assert!(
+        store
+            .find_code(&opaque::hash("code"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_refresh_token(&opaque::hash("rt"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let bob = store.create_user("bob", "h", NOW).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("c1", &bob.id, "rt2", "fam2"))
+        .await
+        .unwrap();
+    store.delete_client("c1").await.unwrap();
+    assert!(
+        store
+            .find_refresh_token(&opaque::hash("rt2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store.migrate().await.unwrap();
+    assert!(store.ping().await);
+}
