@@ -1,5 +1,7 @@
 //! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
 
 pub mod client;
+pub mod error;
+pub mod params;
 pub mod redirect_uri;
 pub mod scope;
