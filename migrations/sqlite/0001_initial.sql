@@ -29,7 +29,6 @@ CREATE TABLE clients (
 CREATE TABLE sessions (
     id_hash     TEXT PRIMARY KEY,
     user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    csrf_secret TEXT NOT NULL,
     auth_time   INTEGER NOT NULL,
     created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL

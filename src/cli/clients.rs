@@ -1,7 +1,8 @@
 //! `mcp-authd clients …`: pre-registered OAuth clients.
 
 use super::Context;
-use super::output::{table, timestamp};
+use super::output::table;
+use crate::clock::format_utc as timestamp;
 use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
 use crate::tokens::opaque;

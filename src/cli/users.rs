@@ -1,8 +1,9 @@
 //! `mcp-authd users …`: the people who can log in.
 
 use super::Context;
-use super::output::{table, timestamp};
+use super::output::table;
 use super::password_input::read_new_password;
+use crate::clock::format_utc as timestamp;
 use crate::password;
 use crate::store::User;
 use anyhow::{Context as _, bail};

@@ -7,6 +7,7 @@ mod validate;
 
 pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
+pub use validate::{JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
 
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -164,6 +165,9 @@ pub struct ResourceConfig {
     /// Scopes granted when a request names none.
     #[serde(default, deserialize_with = "lenient::list")]
     pub default_scopes: Vec<String>,
+    /// What each scope lets an application do, in words for the consent page.
+    #[serde(default)]
+    pub scope_descriptions: std::collections::BTreeMap<String, String>,
 }
 
 /// How clients may register themselves.

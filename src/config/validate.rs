@@ -81,6 +81,12 @@ fn validate_tokens(config: &Config) -> Result<(), ConfigError> {
             return Err(ConfigError::new(key, "must be longer than 0 seconds"));
         }
     }
+    if t.access_token_ttl.0 > 86_400 {
+        return Err(ConfigError::new(
+            "tokens.access_token_ttl",
+            "must be at most 24h: access tokens cannot be recalled from resource servers that verify offline",
+        ));
+    }
     if t.authorization_code_ttl.0 > 600 {
         return Err(ConfigError::new(
             "tokens.authorization_code_ttl",

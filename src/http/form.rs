@@ -33,6 +33,8 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
                     "the request body could not be read: {rejection}"
                 ))
             })?;
-        Ok(Self(Params::parse(&body)?))
+        let params = Params::parse(&body)?;
+        params.refuse_repeats(&["resource"])?;
+        Ok(Self(params))
     }
 }

@@ -1,13 +1,18 @@
 //! The HTTP surface: every route in one place, and the layers every request passes.
 
+mod account;
+mod authorize;
+mod browser;
+mod cookies;
 pub mod error;
 pub mod form;
 mod health;
+mod pages;
 
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -23,6 +28,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/login", post(authorize::login))
+        .route(
+            "/consent",
+            get(authorize::consent_form).post(authorize::consent_decision),
+        )
+        .route("/account", get(account::show))
+        .route("/account/revoke", post(account::revoke))
+        .route("/logout", post(account::logout))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

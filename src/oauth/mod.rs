@@ -1,7 +1,10 @@
 //! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
 
+pub mod authorize;
 pub mod client;
 pub mod error;
 pub mod params;
+pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;

@@ -109,3 +109,124 @@ mod tests {
         }
     }
 }
+
+/// Whether a requested redirect URI matches a registered one: byte-exact, except that for
+/// loopback IP literals and `localhost` the port may differ (RFC 8252 7.3), including a
+/// registration without a port. The host itself must still match exactly, so `localhost`
+/// never matches `127.0.0.1`, and the any-port rule never applies to other hosts.
+pub fn matches(requested: &str, registered: &str) -> bool {
+    if requested == registered {
+        return true;
+    }
+    let (Ok(req), Ok(reg)) = (Url::parse(requested), Url::parse(registered)) else {
+        return false;
+    };
+    let loopback = reg.scheme() == "http" && reg.host().as_ref().is_some_and(is_loopback_host);
+    if !loopback || req.scheme() != "http" || req.host() != reg.host() {
+        return false;
+    }
+    // Compare everything but the port, on the raw strings after the authority, so no
+    // normalisation of the path or query sneaks in.
+    after_authority(requested) == after_authority(registered)
+        && req.username().is_empty()
+        && req.password().is_none()
+        && req.fragment().is_none()
+}
+
+/// The part of a URI after `scheme://authority`.
+fn after_authority(uri: &str) -> &str {
+    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    rest.find(['/', '?']).map_or("", |at| &rest[at..])
+}
+
+/// The registered redirect URI to use for a request, or `None` when it cannot be trusted:
+/// the requested one when it matches a registration, else the only registered one when
+/// the request named none (RFC 6749 3.1.2.3).
+pub fn select<'a>(requested: Option<&'a str>, registered: &'a [String]) -> Option<&'a str> {
+    match requested {
+        Some(uri) => registered.iter().any(|r| matches(uri, r)).then_some(uri),
+        None if registered.len() == 1 => registered.first().map(String::as_str),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod matching_tests {
+    use super::*;
+
+    #[test]
+    fn exact_match_for_ordinary_hosts() {
+        assert!(matches("https://app.example/cb", "https://app.example/cb"));
+        assert!(!matches(
+            "https://app.example/cb/",
+            "https://app.example/cb"
+        ));
+        assert!(!matches(
+            "https://app.example:8443/cb",
+            "https://app.example/cb"
+        ));
+        assert!(!matches(
+            "https://app.example/cb?x=1",
+            "https://app.example/cb"
+        ));
+        assert!(!matches("https://APP.example/cb", "https://app.example/cb"));
+    }
+
+    #[test]
+    fn loopback_matches_any_port_rfc_8252_7_3() {
+        assert!(matches(
+            "http://127.0.0.1:53127/callback",
+            "http://127.0.0.1/callback"
+        ));
+        assert!(matches(
+            "http://127.0.0.1:53127/callback",
+            "http://127.0.0.1:8080/callback"
+        ));
+        assert!(matches("http://[::1]:4000/cb", "http://[::1]/cb"));
+        assert!(matches(
+            "http://localhost:6274/oauth/callback",
+            "http://localhost:1/oauth/callback"
+        ));
+        assert!(matches("http://127.0.0.1:33418/", "http://127.0.0.1/"));
+    }
+
+    #[test]
+    fn loopback_rule_keeps_host_path_and_scheme() {
+        assert!(!matches("http://127.0.0.1:5000/cb", "http://localhost/cb"));
+        assert!(!matches("http://localhost:5000/cb", "http://127.0.0.1/cb"));
+        assert!(!matches(
+            "http://127.0.0.1:5000/other",
+            "http://127.0.0.1/cb"
+        ));
+        assert!(!matches("https://127.0.0.1:5000/cb", "http://127.0.0.1/cb"));
+        assert!(!matches("http://127.0.0.2:5000/cb", "http://127.0.0.1/cb"));
+        assert!(!matches(
+            "http://evil.example:5000/cb",
+            "http://evil.example/cb"
+        ));
+        assert!(!matches(
+            "https://app.example:444/cb",
+            "https://app.example/cb"
+        ));
+        assert!(!matches(
+            "http://user@127.0.0.1:5000/cb",
+            "http://127.0.0.1/cb"
+        ));
+    }
+
+    #[test]
+    fn selection_needs_a_match_or_a_single_registration() {
+        let one = vec!["https://a.example/cb".to_owned()];
+        let two = vec![
+            "https://a.example/cb".to_owned(),
+            "https://b.example/cb".to_owned(),
+        ];
+        assert_eq!(select(None, &one), Some("https://a.example/cb"));
+        assert_eq!(select(None, &two), None);
+        assert_eq!(
+            select(Some("https://b.example/cb"), &two),
+            Some("https://b.example/cb")
+        );
+        assert_eq!(select(Some("https://c.example/cb"), &two), None);
+    }
+}

@@ -2,12 +2,16 @@
 
 mod clients;
 mod codes;
+mod grants;
 mod refresh_tokens;
+mod sessions;
 mod users;
 
 pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
 pub use codes::{AuthorizationCode, NewAuthorizationCode};
+pub use grants::{Grant, GrantFilter, GrantListing};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};
+pub use sessions::Session;
 pub use users::User;
 
 use crate::secret::{Secret, redact_database_url};

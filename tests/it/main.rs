@@ -1,7 +1,9 @@
 //! The integration test binary: real HTTP on loopback, a real database per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authorize;
 mod cli;
+mod flow;
 mod health;
 mod helpers;
 mod store_suite;

@@ -1,0 +1,177 @@
+//! `/account`: the signed-in person's connected applications, with revocation and sign-out.
+
+use super::authorize::{login_page, see_other, url_host};
+use super::browser::{Browser, origin_allowed, with_cookies};
+use super::cookies::SESSION;
+use super::pages::{AccountPage, AppView, GrantView, PageResponse, error_page, page};
+use crate::clock::format_utc as timestamp;
+use crate::oauth::params::Params;
+use crate::oauth::resource;
+use crate::state::AppState;
+use crate::store::GrantFilter;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+
+type PageResult = Result<Response, PageResponse>;
+
+/// `GET /account`: the sign-in form, or the list of applications holding grants.
+pub async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let browser = Browser::load(&state, &headers).await?;
+    let Some(session) = browser.session.as_ref() else {
+        return Ok(login_page(
+            &state,
+            &browser,
+            None,
+            None,
+            "",
+            None,
+            StatusCode::OK,
+        ));
+    };
+    let notice = Params::parse(query.unwrap_or_default().as_bytes())
+        .ok()
+        .and_then(|p| {
+            p.get("revoked")
+                .map(|_| "Access revoked. The application's tokens no longer work.")
+        });
+    let filter = GrantFilter {
+        user_id: Some(session.user.id.clone()),
+        client_id: None,
+    };
+    let mut apps: Vec<AppView> = Vec::new();
+    for listing in state.store.list_grants(&filter).await? {
+        let grant = listing.grant;
+        let view = GrantView {
+            resource_name: resource::configured(&state.config, &grant.resource)
+                .map(|r| r.name.clone()),
+            resource_uri: if grant.resource == state.config.issuer {
+                "any MCP server".to_owned()
+            } else {
+                grant.resource.clone()
+            },
+            scopes: grant.scope.clone(),
+            granted: timestamp(grant.created_at),
+            last_used: grant
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), timestamp),
+            id: grant.id,
+        };
+        match apps.iter_mut().find(|a| a.client_id == grant.client_id) {
+            Some(app) => app.grants.push(view),
+            None => apps.push(AppView {
+                client_host: url_host(&grant.client_id),
+                client_id: grant.client_id,
+                client_name: listing.client_name,
+                grants: vec![view],
+            }),
+        }
+    }
+    let csrf = browser.csrf_token();
+    let revoke_url = format!("{}/account/revoke", state.config.issuer);
+    let logout_url = format!("{}/logout", state.config.issuer);
+    let template = AccountPage {
+        username: &session.user.username,
+        csrf: &csrf,
+        apps,
+        revoke_url: &revoke_url,
+        logout_url: &logout_url,
+        notice,
+    };
+    Ok(with_cookies(
+        page(StatusCode::OK, &template),
+        browser.set_cookies(),
+    ))
+}
+
+/// Checks the form came from this browser's signed-in session.
+async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Browser, Params), PageResponse> {
+    let params = Params::parse(body).map_err(|e| {
+        PageResponse::new(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            &e.description,
+        ))
+    })?;
+    let browser = Browser::load(state, headers).await?;
+    if !origin_allowed(headers, &state.config.issuer)
+        || !browser.csrf_ok(params.get("csrf"))
+        || browser.session.is_none()
+    {
+        return Err(PageResponse::new(error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "Reload your account page and try again.",
+        )));
+    }
+    Ok((browser, params))
+}
+
+/// `POST /account/revoke`: one grant (`grant_id`) or every grant of one application (`client_id`).
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+    let (browser, params) = signed_in_form(&state, &headers, &body).await?;
+    let Some(session) = browser.session.as_ref() else {
+        return Err(PageResponse::new(error_page(
+            StatusCode::FORBIDDEN,
+            "Signed out",
+            "Sign in again.",
+        )));
+    };
+    let now = state.clock.now();
+    let mine = GrantFilter {
+        user_id: Some(session.user.id.clone()),
+        client_id: params.get("client_id").map(str::to_owned),
+    };
+    let ids: Vec<String> = match (params.get("grant_id"), params.get("client_id")) {
+        (Some(grant_id), None) => {
+            let owned = state
+                .store
+                .find_grant_by_id(grant_id)
+                .await?
+                .filter(|g| g.user_id == session.user.id);
+            owned.map(|g| vec![g.id]).unwrap_or_default()
+        }
+        (None, Some(_)) => state
+            .store
+            .list_grants(&mine)
+            .await?
+            .into_iter()
+            .map(|l| l.grant.id)
+            .collect(),
+        _ => {
+            return Err(PageResponse::new(error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "Choose one application or one MCP server to revoke.",
+            )));
+        }
+    };
+    let revoked = state.store.revoke_grants(&ids, now).await?;
+    tracing::info!(user_id = %session.user.id, revoked, "grants revoked by their owner");
+    Ok(see_other(&format!(
+        "{}/account?revoked=1",
+        state.config.issuer
+    )))
+}
+
+/// `POST /logout`: ends the session.
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+    let (browser, _) = signed_in_form(&state, &headers, &body).await?;
+    if let Some(session) = &browser.session {
+        state.store.delete_session(&session.id_hash).await?;
+    }
+    let clear = browser.jar().set(SESSION, "", Some(0));
+    Ok(with_cookies(
+        see_other(&format!("{}/account", state.config.issuer)),
+        vec![clear],
+    ))
+}

@@ -1,0 +1,530 @@
+//! `/authorize` (RFC 6749 4.1.1), the sign-in and consent steps it leads to, and issuing
+//! the code (RFC 6749 4.1.2, RFC 9207 `iss`).
+
+use super::browser::{Browser, origin_allowed, with_cookies};
+use super::cookies::SESSION;
+use super::pages::{
+    ConsentPage, LoginPage, PageResponse, ScopeView, error_page, page, with_page_headers,
+};
+use crate::oauth::authorize::{
+    self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
+};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::oauth::redirect_uri::is_loopback_host;
+use crate::oauth::resource;
+use crate::password;
+use crate::state::AppState;
+use crate::store::{Client, NewAuthorizationCode, Session, StoreError};
+use crate::tokens::opaque;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// How long a pending authorization request waits for the person.
+const PENDING_TTL: i64 = 600;
+
+type PageResult = Result<Response, PageResponse>;
+
+fn bad_request(title: &str, message: &str) -> PageResponse {
+    PageResponse::new(error_page(StatusCode::BAD_REQUEST, title, message))
+}
+
+/// `GET /authorize`.
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let params = parse_page_params(query.unwrap_or_default().as_bytes())?;
+    start(&state, &headers, params).await
+}
+
+/// `POST /authorize` (form-encoded, RFC 6749 3.1).
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+    let params = parse_page_params(&body)?;
+    start(&state, &headers, params).await
+}
+
+fn parse_page_params(raw: &[u8]) -> Result<Params, PageResponse> {
+    Params::parse(raw).map_err(|e| bad_request("Invalid request", &e.description))
+}
+
+/// Validates the request in the safe order, then asks the person what is needed.
+async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> PageResult {
+    let client = match params.get("client_id") {
+        _ if params.is_repeated("client_id") => {
+            return Err(bad_request(
+                "Invalid request",
+                "The client_id parameter is repeated.",
+            ));
+        }
+        None => {
+            return Err(bad_request(
+                "Invalid request",
+                "The request does not say which application is asking (client_id is missing).",
+            ));
+        }
+        Some(id) => state.store.find_client(id).await?,
+    };
+    let Some(client) = client else {
+        return Err(bad_request(
+            "Unknown application",
+            "The application that sent you here is not registered with this server.",
+        ));
+    };
+    let redirect = authorize::verify_client_redirect(&params, &client)
+        .map_err(|UntrustedRequest(message)| bad_request("Invalid redirect address", &message))?;
+    let request = match authorize::validate(&params, &client, redirect, &state.config) {
+        Ok(request) => request,
+        Err(error) => return Ok(redirect_error(state, &error)),
+    };
+    let browser = Browser::load(state, headers).await?;
+    proceed(state, &browser, &client, request).await
+}
+
+/// Decides between signing in, consent, and answering at once.
+async fn proceed(
+    state: &AppState,
+    browser: &Browser,
+    client: &Client,
+    request: AuthorizationRequest,
+) -> PageResult {
+    let session = browser.session.as_ref();
+    match (session, request.prompt) {
+        (None, Prompt::None) => Ok(redirect_error(
+            state,
+            &authorize::error_for(
+                &request,
+                OAuthError::new(ErrorCode::LoginRequired, "the person is not signed in"),
+            ),
+        )),
+        (Some(session), Prompt::None) => {
+            if covered(state, session, &request).await? {
+                issue_code(state, browser, session, &request).await
+            } else {
+                let error = OAuthError::new(
+                    ErrorCode::ConsentRequired,
+                    "the person has not approved this access",
+                );
+                Ok(redirect_error(
+                    state,
+                    &authorize::error_for(&request, error),
+                ))
+            }
+        }
+        (None, _) | (Some(_), Prompt::Login) => {
+            let handle = store_pending(state, browser, &request).await?;
+            Ok(login_page(
+                state,
+                browser,
+                Some(&handle),
+                Some(&client.settings.name),
+                "",
+                None,
+                StatusCode::OK,
+            ))
+        }
+        (Some(session), prompt) => {
+            if prompt != Prompt::Consent && covered(state, session, &request).await? {
+                return issue_code(state, browser, session, &request).await;
+            }
+            let handle = store_pending(state, browser, &request).await?;
+            Ok(consent_page(
+                state, browser, session, client, &request, &handle,
+            ))
+        }
+    }
+}
+
+/// Whether an existing grant already covers the request's resource and scopes.
+async fn covered(
+    state: &AppState,
+    session: &Session,
+    request: &AuthorizationRequest,
+) -> Result<bool, StoreError> {
+    let grant = state
+        .store
+        .find_grant(&session.user.id, &request.client_id, &request.target.uri)
+        .await?;
+    Ok(grant.is_some_and(|grant| {
+        let held: Vec<&str> = grant.scope.split(' ').collect();
+        request
+            .scopes
+            .granted
+            .iter()
+            .all(|s| held.contains(&s.as_str()))
+    }))
+}
+
+async fn store_pending(
+    state: &AppState,
+    browser: &Browser,
+    request: &AuthorizationRequest,
+) -> Result<String, PageResponse> {
+    let handle = opaque::new_secret();
+    let json = serde_json::to_string(request)
+        .map_err(|_| bad_request("Invalid request", "The request could not be stored."))?;
+    let now = state.clock.now();
+    state
+        .store
+        .insert_pending_request(
+            &opaque::hash(&handle),
+            &browser.binding_hash(),
+            &request.client_id,
+            &json,
+            now,
+            now + PENDING_TTL,
+        )
+        .await?;
+    Ok(handle)
+}
+
+/// The sign-in page, posting to `/login`.
+pub fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+    client_name: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let action = format!("{}/login", state.config.issuer);
+    let csrf = browser.csrf_token();
+    let template = LoginPage {
+        action: &action,
+        csrf: &csrf,
+        request,
+        client_name,
+        username,
+        error,
+    };
+    with_cookies(page(status, &template), browser.set_cookies())
+}
+
+fn consent_page(
+    state: &AppState,
+    browser: &Browser,
+    session: &Session,
+    client: &Client,
+    request: &AuthorizationRequest,
+    handle: &str,
+) -> Response {
+    let action = format!("{}/consent", state.config.issuer);
+    let account_url = format!("{}/account", state.config.issuer);
+    let csrf = browser.csrf_token();
+    let configured = resource::configured(&state.config, &request.target.uri);
+    let scopes = request
+        .scopes
+        .granted
+        .iter()
+        .map(|name| ScopeView {
+            name: name.clone(),
+            words: configured
+                .and_then(|r| r.scope_descriptions.get(name).cloned())
+                .unwrap_or_else(|| scope_in_words(name)),
+        })
+        .collect();
+    let loopback_only = client.settings.redirect_uris.iter().all(|uri| {
+        url::Url::parse(uri).is_ok_and(|u| u.host().as_ref().is_some_and(is_loopback_host))
+    });
+    let template = ConsentPage {
+        action: &action,
+        csrf: &csrf,
+        request: handle,
+        username: &session.user.username,
+        client_name: &client.settings.name,
+        client_host: url_host(&client.id),
+        redirect_host: url_host(request.redirect.as_str())
+            .unwrap_or_else(|| request.redirect.as_str().to_owned()),
+        loopback_only,
+        resource_name: request.target.name.as_deref(),
+        resource_uri: &request.target.uri,
+        unrestricted: request.target.unrestricted,
+        scopes,
+        dropped: &request.scopes.dropped,
+        account_url: &account_url,
+    };
+    with_cookies(page(StatusCode::OK, &template), browser.set_cookies())
+}
+
+/// `mcp:read` → "Read access (mcp)": a fallback when configuration gives no description.
+fn scope_in_words(scope: &str) -> String {
+    let (prefix, action) = scope.rsplit_once([':', '.', '/']).unwrap_or(("", scope));
+    let verb = match action {
+        "read" => "Read access".to_owned(),
+        "write" => "Write access".to_owned(),
+        "admin" => "Administrative access".to_owned(),
+        other => format!("Permission \u{201c}{other}\u{201d}"),
+    };
+    if prefix.is_empty() {
+        verb
+    } else {
+        format!("{verb} ({prefix})")
+    }
+}
+
+/// The host of a URL, for showing people where something lives.
+pub fn url_host(value: &str) -> Option<String> {
+    url::Url::parse(value)
+        .ok()
+        .filter(|u| u.has_host())
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+/// A 303 to the client's verified redirect URI carrying an error.
+fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
+    see_other(&error.location(&state.config.issuer))
+}
+
+/// A 303 See Other with the page headers (no referrer leaks the code or the request).
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    with_page_headers(response)
+}
+
+/// Mints a code bound to everything `/token` must check, and sends the browser back with it.
+async fn issue_code(
+    state: &AppState,
+    browser: &Browser,
+    session: &Session,
+    request: &AuthorizationRequest,
+) -> PageResult {
+    let now = state.clock.now();
+    let grant = state
+        .store
+        .find_grant(&session.user.id, &request.client_id, &request.target.uri)
+        .await?;
+    let code = opaque::new_secret();
+    let record = NewAuthorizationCode {
+        code_hash: opaque::hash(&code),
+        client_id: request.client_id.clone(),
+        user_id: session.user.id.clone(),
+        grant_id: grant.map(|g| g.id),
+        redirect_uri: request.redirect.as_str().to_owned(),
+        redirect_uri_sent: request.redirect_uri_sent,
+        code_challenge: request.code_challenge.clone(),
+        resource: request.target.uri.clone(),
+        scope: request.scopes.granted.join(" "),
+        auth_time: session.auth_time,
+        expires_at: now + state.config.tokens.authorization_code_ttl.as_i64(),
+    };
+    state.store.insert_code(&record, now).await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(client_state) = &request.state {
+        params.push(("state", client_state));
+    }
+    params.push(("iss", &state.config.issuer));
+    Ok(with_cookies(
+        see_other(&request.redirect.with_params(&params)),
+        browser.set_cookies(),
+    ))
+}
+
+/// `POST /login`: checks the password, starts a session, and continues the pending request.
+pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+    let params = parse_page_params(&body)?;
+    let browser = Browser::load(&state, &headers).await?;
+    if !origin_allowed(&headers, &state.config.issuer) || !browser.csrf_ok(params.get("csrf")) {
+        return Err(PageResponse::new(with_cookies(
+            error_page(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The sign-in form was not sent from this browser's session. Start again from the application.",
+            ),
+            browser.set_cookies(),
+        )));
+    }
+    let username = params.get("username").unwrap_or_default();
+    let request = params.get("request");
+    let user = state.store.find_user_by_username(username).await?;
+    let stored_hash = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .map(|u| u.password_hash.clone());
+    let verified = password::verify(
+        params.get("password").unwrap_or_default().to_owned(),
+        stored_hash,
+    )
+    .await;
+    let user = match user {
+        Some(user) if verified && !user.disabled => user,
+        _ => {
+            tracing::info!("sign-in failed");
+            let client_name = None;
+            return Ok(login_page(
+                &state,
+                &browser,
+                request,
+                client_name,
+                username,
+                Some("Incorrect username or password."),
+                StatusCode::UNAUTHORIZED,
+            ));
+        }
+    };
+    let now = state.clock.now();
+    if let Some(old) = &browser.session {
+        state.store.delete_session(&old.id_hash).await?;
+    }
+    let session_id = opaque::new_secret();
+    let ttl = state.config.login.session_ttl.as_i64();
+    state
+        .store
+        .create_session(&opaque::hash(&session_id), &user.id, now, now + ttl)
+        .await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    let next = match request {
+        Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
+        None => format!("{}/account", state.config.issuer),
+    };
+    let mut cookies = browser.set_cookies();
+    cookies.push(browser.jar().set(SESSION, &session_id, Some(ttl)));
+    Ok(with_cookies(see_other(&next), cookies))
+}
+
+/// Loads the pending request named by a form or link, bound to this browser.
+async fn pending(
+    state: &AppState,
+    browser: &Browser,
+    handle: Option<&str>,
+    consume: bool,
+) -> Result<(AuthorizationRequest, Client), PageResponse> {
+    let gone = || {
+        bad_request(
+            "This request has expired",
+            "The sign-in request was already used, has expired, or belongs to another browser. Start again from the application.",
+        )
+    };
+    let handle = handle.ok_or_else(gone)?;
+    let (hash, binding, now) = (
+        opaque::hash(handle),
+        browser.binding_hash(),
+        state.clock.now(),
+    );
+    let json = if consume {
+        state
+            .store
+            .consume_pending_request(&hash, &binding, now)
+            .await?
+    } else {
+        state
+            .store
+            .find_pending_request(&hash, &binding, now)
+            .await?
+    };
+    let request: AuthorizationRequest = json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .ok_or_else(gone)?;
+    let client = state
+        .store
+        .find_client(&request.client_id)
+        .await?
+        .ok_or_else(gone)?;
+    Ok((request, client))
+}
+
+/// `GET /consent?request=…`: after sign-in, shows the consent page (or answers at once
+/// when an existing grant covers the request and consent was not forced).
+pub async fn consent_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let params = parse_page_params(query.unwrap_or_default().as_bytes())?;
+    let browser = Browser::load(&state, &headers).await?;
+    let (request, client) = pending(&state, &browser, params.get("request"), false).await?;
+    let Some(session) = browser.session.as_ref() else {
+        return Ok(login_page(
+            &state,
+            &browser,
+            params.get("request"),
+            Some(&client.settings.name),
+            "",
+            None,
+            StatusCode::OK,
+        ));
+    };
+    if request.prompt != Prompt::Consent && covered(&state, session, &request).await? {
+        pending(&state, &browser, params.get("request"), true).await?;
+        return issue_code(&state, &browser, session, &request).await;
+    }
+    Ok(consent_page(
+        &state,
+        &browser,
+        session,
+        &client,
+        &request,
+        params.get("request").unwrap_or_default(),
+    ))
+}
+
+/// `POST /consent`: the person's decision, accepted once per pending request.
+pub async fn consent_decision(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
+    let params = parse_page_params(&body)?;
+    let browser = Browser::load(&state, &headers).await?;
+    if !origin_allowed(&headers, &state.config.issuer) || !browser.csrf_ok(params.get("csrf")) {
+        return Err(PageResponse::new(error_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The consent form was not sent from this browser's session. Start again from the application.",
+        )));
+    }
+    let Some(session) = browser.session.as_ref() else {
+        return Err(bad_request(
+            "You are signed out",
+            "Your session ended before you decided. Start again from the application.",
+        ));
+    };
+    let approve = match params.get("decision") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => return Err(bad_request("Invalid request", "Choose Allow or Deny.")),
+    };
+    let (request, _client) = pending(&state, &browser, params.get("request"), true).await?;
+    if !approve {
+        tracing::info!(client_id = %request.client_id, "consent denied");
+        let error = OAuthError::new(ErrorCode::AccessDenied, "the person denied the request");
+        return Ok(redirect_error(
+            &state,
+            &authorize::error_for(&request, error),
+        ));
+    }
+    let now = state.clock.now();
+    state
+        .store
+        .upsert_grant(
+            &session.user.id,
+            &request.client_id,
+            &request.target.uri,
+            &request.scopes.granted,
+            now,
+        )
+        .await?;
+    tracing::info!(client_id = %request.client_id, user_id = %session.user.id, "consent given");
+    issue_code(&state, &browser, session, &request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scope_in_words;
+
+    #[test]
+    fn scopes_have_words() {
+        assert_eq!(scope_in_words("mcp:read"), "Read access (mcp)");
+        assert_eq!(scope_in_words("write"), "Write access");
+        assert_eq!(
+            scope_in_words("files.share"),
+            "Permission \u{201c}share\u{201d} (files)"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Validating an authorization request (RFC 6749 4.1.1, RFC 9700 4.11) in the order that
+//! keeps open redirects impossible: client and redirect URI first, and only then errors
+//! that may travel back by redirect.
+
+use super::client::GrantType;
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use super::resource::{self, ScopeDecision, Target};
+use super::{pkce, redirect_uri};
+use crate::config::Config;
+use crate::store::Client;
+use serde::{Deserialize, Serialize};
+
+/// A redirect URI that has been matched against the client's registration. Only this
+/// module can make one, so an error can only ever be redirected to a verified URI.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedRedirect(String);
+
+impl VerifiedRedirect {
+    /// The URI.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// This URI with `params` appended to its query, as the browser should be sent there.
+    pub fn with_params(&self, params: &[(&str, &str)]) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) => {
+                url.query_pairs_mut().extend_pairs(params);
+                url.to_string()
+            }
+            Err(_) => self.0.clone(),
+        }
+    }
+}
+
+/// An error that must be shown to the person, never redirected: the client or the
+/// redirect URI could not be trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UntrustedRequest(pub String);
+
+/// An error to send back to the client through its verified redirect URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectError {
+    /// Where to send it.
+    pub redirect: VerifiedRedirect,
+    /// What went wrong.
+    pub error: OAuthError,
+    /// The client's `state`, echoed.
+    pub state: Option<String>,
+}
+
+/// What the person must (or must not) be asked (OpenID Connect `prompt`, used by MCP clients).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Prompt {
+    /// Ask only what is needed.
+    Default,
+    /// Ask nothing: answer `login_required` / `consent_required` instead.
+    None,
+    /// Ask for the password even with a live session.
+    Login,
+    /// Show the consent page even inside an existing grant.
+    Consent,
+}
+
+/// A validated authorization request, stored server-side while the person logs in and decides.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    /// The client.
+    pub client_id: String,
+    /// Where the answer goes.
+    pub redirect: VerifiedRedirect,
+    /// Whether the request named the redirect URI (then `/token` must repeat it).
+    pub redirect_uri_sent: bool,
+    /// The client's `state`.
+    pub state: Option<String>,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The audience.
+    pub target: Target,
+    /// Scopes granted and dropped.
+    pub scopes: ScopeDecision,
+    /// What the person must be asked.
+    pub prompt: Prompt,
+}
+
+/// Step one: the redirect URI to trust for this client, or a page-only error.
+pub fn verify_client_redirect(
+    params: &Params,
+    client: &Client,
+) -> Result<VerifiedRedirect, UntrustedRequest> {
+    if params.is_repeated("redirect_uri") {
+        return Err(UntrustedRequest(
+            "the redirect_uri parameter is repeated".into(),
+        ));
+    }
+    let registered = &client.settings.redirect_uris;
+    match redirect_uri::select(params.get("redirect_uri"), registered) {
+        Some(uri) => Ok(VerifiedRedirect(uri.to_owned())),
+        None if params.get("redirect_uri").is_some() => Err(UntrustedRequest(
+            "the redirect_uri is not registered for this application".into(),
+        )),
+        None => Err(UntrustedRequest(
+            "the request has no redirect_uri, and the application registered more than one".into(),
+        )),
+    }
+}
+
+/// Step two, with client and redirect verified: every other rule, errors by redirect.
+pub fn validate(
+    params: &Params,
+    client: &Client,
+    redirect: VerifiedRedirect,
+    config: &Config,
+) -> Result<AuthorizationRequest, RedirectError> {
+    let state = params.get("state").map(str::to_owned);
+    let fail = |error: OAuthError| RedirectError {
+        redirect: redirect.clone(),
+        error,
+        state: state.clone(),
+    };
+    params.refuse_repeats(&["resource"]).map_err(fail)?;
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+        None => {
+            return Err(fail(OAuthError::invalid_request(
+                "the response_type parameter is required",
+            )));
+        }
+    }
+    if !client
+        .settings
+        .grant_types
+        .contains(&GrantType::AuthorizationCode)
+    {
+        return Err(fail(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not registered for the authorization_code grant",
+        )));
+    }
+    pkce::validate_challenge(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    )
+    .map_err(|message| fail(OAuthError::invalid_request(message)))?;
+    let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
+    let target = resource::resolve(config, params.all("resource")).map_err(fail)?;
+    let scopes = resource::decide_scopes(
+        config,
+        &target,
+        params.get("scope"),
+        client.settings.scope.as_deref(),
+    )
+    .map_err(fail)?;
+    Ok(AuthorizationRequest {
+        client_id: client.id.clone(),
+        redirect_uri_sent: params.get("redirect_uri").is_some(),
+        redirect,
+        state,
+        code_challenge: params.get("code_challenge").unwrap_or_default().to_owned(),
+        target,
+        scopes,
+        prompt,
+    })
+}
+
+fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
+    let values: Vec<&str> = value
+        .unwrap_or("")
+        .split(' ')
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.contains(&"none") && values.len() > 1 {
+        return Err(OAuthError::invalid_request(
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let mut prompt = Prompt::Default;
+    for value in values {
+        prompt = match (value, prompt) {
+            ("none", _) => Prompt::None,
+            ("login", _) => Prompt::Login,
+            ("consent", Prompt::Login) => Prompt::Login,
+            ("consent", _) => Prompt::Consent,
+            ("select_account", p) => p,
+            _ => {
+                return Err(OAuthError::invalid_request(format!(
+                    "unsupported prompt value {value:?}"
+                )));
+            }
+        };
+    }
+    Ok(prompt)
+}
+
+impl RedirectError {
+    /// The URL the browser is sent to: the error, its description, `state` and `iss` (RFC 9207).
+    pub fn location(&self, issuer: &str) -> String {
+        let mut params = vec![
+            ("error", self.error.code.as_str()),
+            ("error_description", self.error.description.as_ref()),
+        ];
+        if let Some(state) = &self.state {
+            params.push(("state", state));
+        }
+        params.push(("iss", issuer));
+        self.redirect.with_params(&params)
+    }
+}
+
+/// Rebuilds the error redirect for a stored request (deny, `prompt=none`).
+pub fn error_for(request: &AuthorizationRequest, error: OAuthError) -> RedirectError {
+    RedirectError {
+        redirect: request.redirect.clone(),
+        error,
+        state: request.state.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_values() {
+        assert_eq!(parse_prompt(None), Ok(Prompt::Default));
+        assert_eq!(parse_prompt(Some("none")), Ok(Prompt::None));
+        assert_eq!(parse_prompt(Some("login consent")), Ok(Prompt::Login));
+        assert_eq!(parse_prompt(Some("consent")), Ok(Prompt::Consent));
+        assert!(parse_prompt(Some("none login")).is_err());
+        assert!(parse_prompt(Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn error_location_keeps_the_registered_query_and_adds_iss() {
+        let error = RedirectError {
+            redirect: VerifiedRedirect("https://app.example/cb?tenant=1".into()),
+            error: OAuthError::new(ErrorCode::AccessDenied, "denied"),
+            state: Some("xyz".into()),
+        };
+        assert_eq!(
+            error.location("https://auth.example"),
+            "https://app.example/cb?tenant=1&error=access_denied&error_description=denied&state=xyz&iss=https%3A%2F%2Fauth.example"
+        );
+    }
+}

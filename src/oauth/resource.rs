@@ -1,0 +1,263 @@
+//! Which MCP server a token is for (RFC 8707) and which scopes it carries.
+
+use super::error::OAuthError;
+use super::scope;
+use crate::config::{Config, ResourceConfig, is_acceptable_resource_uri};
+use serde::{Deserialize, Serialize};
+
+/// The audience of the tokens a request will produce.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The `aud` claim: a configured resource, a requested one (open mode), or the issuer.
+    pub uri: String,
+    /// The MCP server's name from configuration, when it is a configured one.
+    pub name: Option<String>,
+    /// Open-resource mode without a `resource` parameter: the token is not limited to one
+    /// MCP server, and the consent page says so.
+    pub unrestricted: bool,
+}
+
+/// Resolves the `resource` parameters of a request (none or one) against configuration.
+pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthError> {
+    let requested = match requested {
+        [] => None,
+        [one] => Some(one.as_str()),
+        _ => {
+            return Err(OAuthError::invalid_target(
+                "only one resource may be requested at a time",
+            ));
+        }
+    };
+    match requested {
+        Some(uri) if config.open_resource_mode() => {
+            if !is_acceptable_resource_uri(uri) {
+                return Err(OAuthError::invalid_target(
+                    "the resource must be an absolute https URL (or http on loopback) without a fragment",
+                ));
+            }
+            Ok(Target {
+                uri: uri.to_owned(),
+                name: None,
+                unrestricted: false,
+            })
+        }
+        Some(uri) => configured(config, uri).map(target_of).ok_or_else(|| {
+            OAuthError::invalid_target(format!(
+                "{uri} is not a resource this server issues tokens for"
+            ))
+        }),
+        None => default_target(config),
+    }
+}
+
+/// The configured resource `uri` names, allowing one trailing slash on a bare origin.
+pub fn configured<'a>(config: &'a Config, uri: &str) -> Option<&'a ResourceConfig> {
+    config.resources.iter().find(|r| same_resource(&r.uri, uri))
+}
+
+fn same_resource(configured: &str, requested: &str) -> bool {
+    if configured == requested {
+        return true;
+    }
+    let bare_origin = |s: &str| {
+        s.split_once("://")
+            .is_some_and(|(_, rest)| !rest.trim_end_matches('/').contains('/'))
+    };
+    let (short, long) = if configured.len() < requested.len() {
+        (configured, requested)
+    } else {
+        (requested, configured)
+    };
+    bare_origin(short) && long.strip_suffix('/') == Some(short)
+}
+
+fn target_of(resource: &ResourceConfig) -> Target {
+    Target {
+        uri: resource.uri.clone(),
+        name: Some(resource.name.clone()),
+        unrestricted: false,
+    }
+}
+
+fn default_target(config: &Config) -> Result<Target, OAuthError> {
+    if let Some(default) = &config.default_resource {
+        return Ok(match configured(config, default) {
+            Some(resource) => target_of(resource),
+            None => Target {
+                uri: default.clone(),
+                name: None,
+                unrestricted: false,
+            },
+        });
+    }
+    match config.resources.as_slice() {
+        [only] => Ok(target_of(only)),
+        [] => Ok(Target {
+            uri: config.issuer.clone(),
+            name: None,
+            unrestricted: true,
+        }),
+        _ => Err(OAuthError::invalid_target(
+            "several resources are configured and none is the default: name one with the resource parameter",
+        )),
+    }
+}
+
+/// The scopes a request ends up with, and those it asked for but cannot have.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeDecision {
+    /// Scopes the token will carry.
+    pub granted: Vec<String>,
+    /// Scopes asked for that the client is not registered for; the consent page says so.
+    pub dropped: Vec<String>,
+}
+
+/// Decides scopes: within the resource's scopes (unknown ones are `invalid_scope`), within
+/// the client's registered scope (others are dropped), and the defaults when none are asked.
+pub fn decide_scopes(
+    config: &Config,
+    target: &Target,
+    requested: Option<&str>,
+    client_scope: Option<&str>,
+) -> Result<ScopeDecision, OAuthError> {
+    let asked = scope::parse(requested.unwrap_or("")).map_err(OAuthError::invalid_scope)?;
+    let client_allowed = client_scope
+        .map(scope::parse)
+        .transpose()
+        .map_err(OAuthError::invalid_scope)?;
+    let resource = configured(config, &target.uri);
+    if let Some(resource) = resource
+        && let Some(unknown) = asked.iter().find(|s| !resource.scopes.contains(s))
+    {
+        return Err(OAuthError::invalid_scope(format!(
+            "{unknown} is not a scope of {}",
+            resource.uri
+        )));
+    }
+    let wanted = match (asked.is_empty(), resource) {
+        (false, _) => asked,
+        (true, Some(resource)) => resource.default_scopes.clone(),
+        (true, None) => client_allowed.clone().unwrap_or_default(),
+    };
+    let (granted, dropped): (Vec<String>, Vec<String>) = match &client_allowed {
+        Some(allowed) => wanted.into_iter().partition(|s| allowed.contains(s)),
+        None => (wanted, Vec::new()),
+    };
+    if granted.is_empty() && !dropped.is_empty() {
+        return Err(OAuthError::invalid_scope(
+            "the client is not registered for any of the requested scopes",
+        ));
+    }
+    Ok(ScopeDecision { granted, dropped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
+        Config {
+            resources: resources
+                .iter()
+                .map(|(uri, scopes, defaults)| ResourceConfig {
+                    uri: (*uri).to_owned(),
+                    name: format!("{uri} server"),
+                    scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                    default_scopes: defaults.iter().map(|s| (*s).to_owned()).collect(),
+                    scope_descriptions: Default::default(),
+                })
+                .collect(),
+            ..Config::default()
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn one_configured_resource_is_the_default() {
+        let c = config(&[("https://mcp.example.com/mcp", &["read"], &["read"])]);
+        assert_eq!(resolve(&c, &[]).unwrap().uri, "https://mcp.example.com/mcp");
+        assert!(resolve(&c, &strings(&["https://other.example.com/mcp"])).is_err());
+        assert!(
+            resolve(
+                &c,
+                &strings(&["https://mcp.example.com/mcp", "https://mcp.example.com/mcp"])
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_trailing_slash_is_tolerated_only_on_a_bare_origin() {
+        let c = config(&[
+            ("https://mcp.example.com", &[], &[]),
+            ("https://b.example.com/mcp", &[], &[]),
+        ]);
+        assert_eq!(
+            resolve(&c, &strings(&["https://mcp.example.com/"]))
+                .unwrap()
+                .uri,
+            "https://mcp.example.com"
+        );
+        assert!(resolve(&c, &strings(&["https://b.example.com/mcp/"])).is_err());
+        assert!(
+            resolve(&c, &[]).is_err(),
+            "several resources and no default"
+        );
+    }
+
+    #[test]
+    fn open_resource_mode_accepts_https_and_defaults_to_the_issuer() {
+        let c = Config::default();
+        assert_eq!(
+            resolve(&c, &strings(&["https://any.example/mcp"]))
+                .unwrap()
+                .uri,
+            "https://any.example/mcp"
+        );
+        assert!(resolve(&c, &strings(&["http://any.example/mcp"])).is_err());
+        let unrestricted = resolve(&c, &[]).unwrap();
+        assert!(unrestricted.unrestricted);
+        assert_eq!(unrestricted.uri, c.issuer);
+    }
+
+    #[test]
+    fn scopes_are_bounded_by_resource_and_client() {
+        let c = config(&[("https://mcp.example.com/mcp", &["read", "write"], &["read"])]);
+        let t = resolve(&c, &[]).unwrap();
+        assert_eq!(decide_scopes(&c, &t, None, None).unwrap().granted, ["read"]);
+        assert!(decide_scopes(&c, &t, Some("admin"), None).is_err());
+        let d = decide_scopes(&c, &t, Some("read write"), Some("read")).unwrap();
+        assert_eq!(
+            (d.granted, d.dropped),
+            (strings(&["read"]), strings(&["write"]))
+        );
+        assert!(decide_scopes(&c, &t, Some("write"), Some("read")).is_err());
+    }
+
+    #[test]
+    fn open_mode_grants_any_scope_or_the_clients_registered_one() {
+        let c = Config::default();
+        let t = resolve(&c, &[]).unwrap();
+        assert_eq!(
+            decide_scopes(&c, &t, Some("anything"), None)
+                .unwrap()
+                .granted,
+            ["anything"]
+        );
+        assert_eq!(
+            decide_scopes(&c, &t, None, Some("files:read"))
+                .unwrap()
+                .granted,
+            ["files:read"]
+        );
+        assert!(
+            decide_scopes(&c, &t, None, None)
+                .unwrap()
+                .granted
+                .is_empty()
+        );
+    }
+}
