@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod grants;
 pub mod http;
 pub mod net;
 pub mod oauth;

@@ -3,11 +3,13 @@
 mod account;
 mod authorize;
 mod browser;
+pub mod client_auth;
 mod cookies;
 pub mod error;
 pub mod form;
 mod health;
 mod pages;
+mod token;
 
 use crate::state::AppState;
 use axum::Router;
@@ -37,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/logout", post(account::logout))
+        .route("/token", post(token::token))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

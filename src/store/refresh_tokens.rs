@@ -1,6 +1,6 @@
 //! Refresh tokens: stored hashed, rotated at most once, revoked by family.
 
-use super::{Store, StoreResult, read_pool, transaction};
+use super::{Store, StoreResult, read_pool, transaction, write_pool};
 
 /// A refresh token about to be stored.
 #[derive(Clone, Debug)]
@@ -177,5 +177,33 @@ impl Store {
             .rows_affected()
         });
         Ok(revoked)
+    }
+}
+
+impl Store {
+    /// Records an access token as revoked until it would have expired anyway.
+    pub async fn revoke_access_token(&self, jti: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+        write_pool!(self, |pool| sqlx::query(
+            "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (jti) DO NOTHING"
+        )
+        .bind(jti)
+        .bind(now)
+        .bind(expires_at)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether an access token id has been revoked.
+    pub async fn is_access_token_revoked(&self, jti: &str) -> StoreResult<bool> {
+        let found: Option<i64> = read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT revoked_at FROM revoked_access_tokens WHERE jti = $1"
+        )
+        .bind(jti)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.is_some())
     }
 }

@@ -1,0 +1,112 @@
+//! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
+
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use crate::oauth::client::GrantType;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::pkce;
+use crate::state::AppState;
+use crate::store::{AuthorizationCode, Client, NewRefreshToken};
+use crate::tokens::opaque;
+
+/// Checks the code against the client, redirect URI and PKCE verifier, consumes it
+/// atomically, and issues tokens. A second redemption revokes what the first one bought.
+pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, GrantError> {
+    let code = params.require("code")?;
+    let verifier = params.require("code_verifier")?;
+    let now = state.clock.now();
+    let code_hash = opaque::hash(code);
+    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let Some(stored) = state.store.find_code(&code_hash).await? else {
+        return Err(invalid().into());
+    };
+    if stored.consumed_at.is_some() {
+        revoke_replayed(state, &stored, now).await?;
+        return Err(invalid().into());
+    }
+    if stored.client_id != client.id || stored.expires_at <= now {
+        return Err(invalid().into());
+    }
+    match params.get("redirect_uri") {
+        Some(sent) if sent != stored.redirect_uri => {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+        }
+        None if stored.redirect_uri_sent => {
+            return Err(OAuthError::invalid_grant("redirect_uri was sent to /authorize, so it is required here").into());
+        }
+        _ => {}
+    }
+    if !pkce::verify(verifier, &stored.code_challenge) {
+        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into());
+    }
+    let user = state.store.find_user(&stored.user_id).await?.filter(|u| !u.disabled);
+    if user.is_none() {
+        return Err(invalid().into());
+    }
+    // The conditional update is the single point of truth: of concurrent redemptions one wins.
+    if state.store.consume_code(&code_hash, now).await?.is_none() {
+        return Err(invalid().into());
+    }
+    let minted = mint_access_token(
+        state,
+        &AccessGrant {
+            subject: &stored.user_id,
+            client_id: &client.id,
+            resource: &stored.resource,
+            scope: &stored.scope,
+            auth_time: Some(stored.auth_time),
+            reuse: None,
+        },
+    )?;
+    let refresh_token = if client.settings.grant_types.contains(&GrantType::RefreshToken) {
+        let token = opaque::new_secret();
+        let tokens = &state.config.tokens;
+        let family_expires_at = stored.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
+        let new = NewRefreshToken {
+            token_hash: opaque::hash(&token),
+            family_id: opaque::random_base64url(16),
+            parent_hash: None,
+            grant_id: stored.grant_id.clone(),
+            client_id: client.id.clone(),
+            user_id: Some(stored.user_id.clone()),
+            resource: stored.resource.clone(),
+            scope: stored.scope.clone(),
+            auth_time: stored.auth_time,
+            access_jti: minted.jti.clone(),
+            access_expires_at: minted.expires_at,
+            issued_at: now,
+            expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(family_expires_at),
+            family_expires_at,
+        };
+        state.store.insert_refresh_token(&new).await?;
+        state.store.record_code_tokens(&code_hash, Some(&new.family_id), &minted.jti).await?;
+        Some(token)
+    } else {
+        state.store.record_code_tokens(&code_hash, None, &minted.jti).await?;
+        None
+    };
+    if let Some(grant_id) = &stored.grant_id {
+        state.store.touch_grant(grant_id, now).await?;
+    }
+    state.store.touch_client(&client.id, now).await?;
+    Ok(TokenResponse {
+        access_token: minted.jwt,
+        token_type: "Bearer",
+        expires_in: minted.expires_in,
+        refresh_token,
+        scope: stored.scope,
+    })
+}
+
+/// RFC 6749 4.1.2: a code used twice revokes every token issued from it.
+async fn revoke_replayed(state: &AppState, code: &AuthorizationCode, now: i64) -> Result<(), GrantError> {
+    tracing::warn!(client_id = %code.client_id, "authorization code replayed; revoking its tokens");
+    if let Some(family) = &code.family_id {
+        state.store.revoke_refresh_family(family, now).await?;
+    }
+    if let Some(jti) = &code.access_jti {
+        let horizon = now + state.config.tokens.access_token_ttl.as_i64();
+        state.store.revoke_access_token(jti, horizon, now).await?;
+    }
+    Ok(())
+}

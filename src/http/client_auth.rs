@@ -1,0 +1,124 @@
+//! Client authentication at the token endpoint (RFC 6749 2.3.1): `client_secret_basic`,
+//! `client_secret_post`, or `none` for public clients, enforcing the registered method.
+
+use super::error::ApiError;
+use crate::oauth::client::AuthMethod;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
+use crate::state::AppState;
+use crate::store::Client;
+use crate::tokens::opaque;
+use axum::http::{HeaderMap, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The credentials a request presented.
+enum Presented {
+    Basic { id: String, secret: String },
+    Post { id: String, secret: String },
+    Public { id: String },
+}
+
+/// The one answer for every authentication failure, so an unknown client and a wrong
+/// secret cannot be told apart.
+fn failed(basic: bool) -> ApiError {
+    let error: ApiError = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into();
+    if basic { error.with_basic_challenge() } else { error }
+}
+
+fn invalid_client(description: &'static str, basic: bool) -> ApiError {
+    let error: ApiError = OAuthError::new(ErrorCode::InvalidClient, description).into();
+    if basic { error.with_basic_challenge() } else { error }
+}
+
+/// Authenticates the calling client from the `Authorization` header and the form body.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, ApiError> {
+    let presented = presented(headers, params)?;
+    let (id, secret, basic) = match &presented {
+        Presented::Basic { id, secret } => (id, Some(secret), true),
+        Presented::Post { id, secret } => (id, Some(secret), false),
+        Presented::Public { id } => (id, None, false),
+    };
+    let client = state.store.find_client(id).await?;
+    let Some(client) = client else {
+        // Spend the same hashing work as a real check, then fail identically.
+        let _ = secret.map(|s| opaque::verify(s, ""));
+        return Err(failed(basic));
+    };
+    let method = client.settings.auth_method;
+    let method_matches = matches!(
+        (&presented, method),
+        (Presented::Basic { .. }, AuthMethod::ClientSecretBasic)
+            | (Presented::Post { .. }, AuthMethod::ClientSecretPost)
+            | (Presented::Public { .. }, AuthMethod::None)
+    );
+    if !method_matches {
+        return Err(match method {
+            AuthMethod::None => invalid_client("this is a public client: send client_id without a secret", basic),
+            AuthMethod::ClientSecretBasic => invalid_client("this client authenticates with client_secret_basic", basic),
+            AuthMethod::ClientSecretPost => invalid_client("this client authenticates with client_secret_post", basic),
+        });
+    }
+    if let Some(secret) = secret {
+        let stored = client.secret_hash.as_deref().unwrap_or("");
+        if !opaque::verify(secret, stored) {
+            tracing::info!(client_id = %client.id, "client authentication failed");
+            return Err(failed(basic));
+        }
+    }
+    Ok(client)
+}
+
+fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, ApiError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match authorization {
+        Some(value) if value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ") => {
+            let (id, secret) = parse_basic(&value[6..]).ok_or_else(|| invalid_client("malformed Basic credentials", true))?;
+            if body_secret.is_some() {
+                return Err(invalid_client("use one client authentication method, not two", true));
+            }
+            if body_id.is_some_and(|body_id| body_id != id) {
+                return Err(invalid_client("client_id in the body differs from the Basic credentials", true));
+            }
+            Ok(Presented::Basic { id, secret })
+        }
+        Some(_) => Err(invalid_client("unsupported Authorization scheme: use Basic", false)),
+        None => match (body_id, body_secret) {
+            (Some(id), Some(secret)) => Ok(Presented::Post { id: id.to_owned(), secret: secret.to_owned() }),
+            (Some(id), None) => Ok(Presented::Public { id: id.to_owned() }),
+            (None, _) => Err(invalid_client("client authentication is required", false)),
+        },
+    }
+}
+
+/// Decodes `base64(urlencode(id) ":" urlencode(secret))`; un-encoded values are accepted too,
+/// since decoding text without `%` or `+` leaves it unchanged.
+fn parse_basic(encoded: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape = |raw: &str| -> String {
+        let spaced = raw.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map_or_else(|_| raw.to_owned(), |s| s.into_owned())
+    };
+    let (id, secret) = (unescape(id), unescape(secret));
+    (!id.is_empty()).then_some((id, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_basic;
+    use base64::Engine;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bcret");
+        assert_eq!(parse_basic(&encoded), Some(("my:client".into(), "s+cret".into())));
+        let plain = base64::engine::general_purpose::STANDARD.encode("client:abc-DEF_123");
+        assert_eq!(parse_basic(&plain), Some(("client".into(), "abc-DEF_123".into())));
+        assert_eq!(parse_basic("!!!"), None);
+    }
+}

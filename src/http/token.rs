@@ -1,0 +1,52 @@
+//! `POST /token` (RFC 6749 3.2): authenticate the client, dispatch on `grant_type`, and
+//! answer with `Cache-Control: no-store` either way.
+
+use super::client_auth;
+use super::error::{ApiError, no_store};
+use super::form::FormParams;
+use crate::grants::{self, GrantError};
+use crate::oauth::client::GrantType;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+/// `POST /token`.
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, FormParams(params): FormParams) -> Result<Response, ApiError> {
+    let grant_type = match params.require("grant_type")? {
+        "authorization_code" => GrantType::AuthorizationCode,
+        "refresh_token" => GrantType::RefreshToken,
+        "client_credentials" => GrantType::ClientCredentials,
+        other => {
+            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported")).into());
+        }
+    };
+    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    if !client.settings.grant_types.contains(&grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this client is not registered for the {grant_type} grant"),
+        )
+        .into());
+    }
+    let result = match grant_type {
+        GrantType::AuthorizationCode => grants::authorization_code::exchange(&state, &client, &params).await,
+        GrantType::RefreshToken => grants::refresh_token::exchange(&state, &client, &params).await,
+        GrantType::ClientCredentials => grants::client_credentials::exchange(&state, &client, &params).await,
+    };
+    match result {
+        Ok(tokens) => {
+            tracing::info!(client_id = %client.id, grant = %grant_type, "tokens issued");
+            let mut response = Json(&tokens).into_response();
+            no_store(&mut response);
+            Ok(response)
+        }
+        Err(GrantError::OAuth(error)) => {
+            tracing::info!(client_id = %client.id, grant = %grant_type, error = %error.code, "token request refused");
+            Err(error.into())
+        }
+        Err(GrantError::Store(error)) => Err(error.into()),
+    }
+}
