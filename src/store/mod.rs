@@ -3,11 +3,13 @@
 mod clients;
 mod codes;
 mod refresh_tokens;
+mod signing_keys;
 mod users;
 
 pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
 pub use codes::{AuthorizationCode, NewAuthorizationCode};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};
+pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use users::User;
 
 use crate::secret::{Secret, redact_database_url};
