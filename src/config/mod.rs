@@ -7,6 +7,7 @@ mod validate;
 
 pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
+pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS};
 
 use crate::secret::Secret;
 use serde::Deserialize;

@@ -3,6 +3,7 @@
 pub mod error;
 pub mod form;
 mod health;
+mod jwks;
 
 use crate::state::AppState;
 use axum::Router;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/jwks.json", get(jwks::jwks))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
