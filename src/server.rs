@@ -6,14 +6,20 @@ use crate::http;
 use crate::secret::redact_database_url;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::tokens::keyring::{Keyring, REFRESH_INTERVAL_SECONDS};
 use anyhow::Context;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Opens and migrates the database, then assembles the state shared by server and CLI.
+/// Opens and migrates the database, loads the signing keys (creating the first one if
+/// needed), then assembles the state shared by server and CLI.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    Ok(AppState::new(config, store, clock))
+    let keys = Keyring::load(&store, &config, &clock)
+        .await
+        .context("loading the access-token signing keys")?;
+    Ok(AppState::new(config, store, clock, keys))
 }
 
 /// Connects to the configured database and brings its schema up to date.
@@ -55,8 +61,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    let key_refresher = state
+        .keys
+        .spawn_refresher(Duration::from_secs(REFRESH_INTERVAL_SECONDS));
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
-    serve(state.clone(), listener, shutdown_signal()).await?;
+    let served = serve(state.clone(), listener, shutdown_signal()).await;
+    key_refresher.abort();
+    served?;
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::Store;
+use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
 /// Shared, immutable-after-start application state; cloning is one reference count.
@@ -18,15 +19,18 @@ pub struct App {
     pub store: Store,
     /// Wall-clock time.
     pub clock: Clock,
+    /// Access-token signing keys, kept current by a background refresh.
+    pub keys: Keyring,
 }
 
 impl AppState {
     /// Wraps the parts into shared state.
-    pub fn new(config: Config, store: Store, clock: Clock) -> Self {
+    pub fn new(config: Config, store: Store, clock: Clock, keys: Keyring) -> Self {
         Self(Arc::new(App {
             config,
             store,
             clock,
+            keys,
         }))
     }
 }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod healthcheck;
+mod keys;
 mod output;
 mod password_input;
 mod users;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
+    /// Show and rotate the access-token signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -108,6 +112,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(command) => {
             let ctx = context(config, out).await?;
             let result = clients::run(&ctx, command).await;
+            ctx.store.close().await;
+            result
+        }
+        Command::Keys(command) => {
+            let ctx = context(config, out).await?;
+            let result = keys::run(&ctx, command).await;
             ctx.store.close().await;
             result
         }

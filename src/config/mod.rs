@@ -7,7 +7,7 @@ mod validate;
 
 pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
-pub use validate::{JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
+pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
 
 use crate::secret::Secret;
 use serde::Deserialize;

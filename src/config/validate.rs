@@ -3,12 +3,16 @@
 use super::{Config, ConfigError, RegistrationMode};
 use crate::net::IpNet;
 use crate::oauth::{redirect_uri::is_loopback_host, scope};
+use crate::tokens::keyring::REFRESH_INTERVAL_SECONDS;
 use base64::Engine;
 use std::collections::HashSet;
 use url::Url;
 
 /// How long resource servers may cache the JWKS; `keys.prepublish` must be longer.
 pub const JWKS_MAX_AGE_SECONDS: u64 = 300;
+
+/// The `Cache-Control` of `/jwks.json`, spelling out [`JWKS_MAX_AGE_SECONDS`].
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// Checks every cross-field and format rule the types cannot express.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
@@ -104,10 +108,16 @@ fn validate_tokens(config: &Config) -> Result<(), ConfigError> {
 
 fn validate_keys(config: &Config) -> Result<(), ConfigError> {
     let k = &config.keys;
-    if k.prepublish.0 <= JWKS_MAX_AGE_SECONDS {
+    // A new key reaches every instance within one key refresh, then every resource server
+    // within one JWKS cache lifetime; only then may it sign.
+    let visible_everywhere = JWKS_MAX_AGE_SECONDS + REFRESH_INTERVAL_SECONDS;
+    if k.prepublish.0 <= visible_everywhere {
         return Err(ConfigError::new(
             "keys.prepublish",
-            format!("must exceed the JWKS cache lifetime of {JWKS_MAX_AGE_SECONDS}s"),
+            format!(
+                "must exceed the JWKS cache lifetime of {JWKS_MAX_AGE_SECONDS}s plus the \
+                 {REFRESH_INTERVAL_SECONDS}s key refresh interval ({visible_everywhere}s)"
+            ),
         ));
     }
     if k.rotation_interval <= k.prepublish {
@@ -283,6 +293,26 @@ mod tests {
         assert!(validate_issuer("https://auth.example.com:443").is_err());
         assert!(validate_issuer("https://auth.example.com?x=1").is_err());
         assert!(validate_issuer("auth.example.com").is_err());
+    }
+
+    #[test]
+    fn jwks_cache_control_spells_out_the_max_age() {
+        assert_eq!(
+            JWKS_CACHE_CONTROL,
+            format!("public, max-age={JWKS_MAX_AGE_SECONDS}")
+        );
+    }
+
+    #[test]
+    fn prepublish_must_outlast_key_refresh_plus_jwks_cache() {
+        let mut config = Config::default();
+        config.keys.prepublish = crate::config::Seconds(310);
+        assert_eq!(
+            validate_keys(&config).map_err(|e| e.key),
+            Err("keys.prepublish".to_owned())
+        );
+        config.keys.prepublish = crate::config::Seconds(311);
+        assert!(validate_keys(&config).is_ok());
     }
 
     #[test]

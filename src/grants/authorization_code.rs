@@ -11,12 +11,17 @@ use crate::tokens::opaque;
 
 /// Checks the code against the client, redirect URI and PKCE verifier, consumes it
 /// atomically, and issues tokens. A second redemption revokes what the first one bought.
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, GrantError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, GrantError> {
     let code = params.require("code")?;
     let verifier = params.require("code_verifier")?;
     let now = state.clock.now();
     let code_hash = opaque::hash(code);
-    let invalid = || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
+    let invalid =
+        || OAuthError::invalid_grant("the authorization code is invalid, expired or already used");
     let Some(stored) = state.store.find_code(&code_hash).await? else {
         return Err(invalid().into());
     };
@@ -29,17 +34,29 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     }
     match params.get("redirect_uri") {
         Some(sent) if sent != stored.redirect_uri => {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            )
+            .into());
         }
         None if stored.redirect_uri_sent => {
-            return Err(OAuthError::invalid_grant("redirect_uri was sent to /authorize, so it is required here").into());
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri was sent to /authorize, so it is required here",
+            )
+            .into());
         }
         _ => {}
     }
     if !pkce::verify(verifier, &stored.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge").into());
+        return Err(
+            OAuthError::invalid_grant("code_verifier does not match the code_challenge").into(),
+        );
     }
-    let user = state.store.find_user(&stored.user_id).await?.filter(|u| !u.disabled);
+    let user = state
+        .store
+        .find_user(&stored.user_id)
+        .await?
+        .filter(|u| !u.disabled);
     if user.is_none() {
         return Err(invalid().into());
     }
@@ -58,7 +75,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             reuse: None,
         },
     )?;
-    let refresh_token = if client.settings.grant_types.contains(&GrantType::RefreshToken) {
+    let refresh_token = if client
+        .settings
+        .grant_types
+        .contains(&GrantType::RefreshToken)
+    {
         let token = opaque::new_secret();
         let tokens = &state.config.tokens;
         let family_expires_at = stored.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
@@ -79,10 +100,16 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
             family_expires_at,
         };
         state.store.insert_refresh_token(&new).await?;
-        state.store.record_code_tokens(&code_hash, Some(&new.family_id), &minted.jti).await?;
+        state
+            .store
+            .record_code_tokens(&code_hash, Some(&new.family_id), &minted.jti)
+            .await?;
         Some(token)
     } else {
-        state.store.record_code_tokens(&code_hash, None, &minted.jti).await?;
+        state
+            .store
+            .record_code_tokens(&code_hash, None, &minted.jti)
+            .await?;
         None
     };
     if let Some(grant_id) = &stored.grant_id {
@@ -99,7 +126,11 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
 }
 
 /// RFC 6749 4.1.2: a code used twice revokes every token issued from it.
-async fn revoke_replayed(state: &AppState, code: &AuthorizationCode, now: i64) -> Result<(), GrantError> {
+async fn revoke_replayed(
+    state: &AppState,
+    code: &AuthorizationCode,
+    now: i64,
+) -> Result<(), GrantError> {
     tracing::warn!(client_id = %code.client_id, "authorization code replayed; revoking its tokens");
     if let Some(family) = &code.family_id {
         state.store.revoke_refresh_family(family, now).await?;

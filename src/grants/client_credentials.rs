@@ -1,22 +1,45 @@
 //! `grant_type=client_credentials` (RFC 6749 4.4): a confidential client acting for itself.
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
-use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
 use crate::state::AppState;
 use crate::store::Client;
 
 /// Issues an access token whose subject is the client; no refresh token.
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, GrantError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, GrantError> {
     let target = resource::resolve(&state.config, params.all("resource"))?;
-    let scopes = resource::decide_scopes(&state.config, &target, params.get("scope"), client.settings.scope.as_deref())?;
+    let scopes = resource::decide_scopes(
+        &state.config,
+        &target,
+        params.get("scope"),
+        client.settings.scope.as_deref(),
+    )?;
     let scope = scopes.granted.join(" ");
     let minted = mint_access_token(
         state,
-        &AccessGrant { subject: &client.id, client_id: &client.id, resource: &target.uri, scope: &scope, auth_time: None, reuse: None },
+        &AccessGrant {
+            subject: &client.id,
+            client_id: &client.id,
+            resource: &target.uri,
+            scope: &scope,
+            auth_time: None,
+            reuse: None,
+        },
     )?;
-    state.store.touch_client(&client.id, state.clock.now()).await?;
-    Ok(TokenResponse { access_token: minted.jwt, token_type: "Bearer", expires_in: minted.expires_in, refresh_token: None, scope })
+    state
+        .store
+        .touch_client(&client.id, state.clock.now())
+        .await?;
+    Ok(TokenResponse {
+        access_token: minted.jwt,
+        token_type: "Bearer",
+        expires_in: minted.expires_in,
+        refresh_token: None,
+        scope,
+    })
 }
-

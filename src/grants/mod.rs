@@ -63,11 +63,18 @@ pub struct MintedAccessToken {
 }
 
 /// Signs an RFC 9068 access token with the active key.
-pub fn mint_access_token(state: &AppState, grant: &AccessGrant<'_>) -> Result<MintedAccessToken, OAuthError> {
+pub fn mint_access_token(
+    state: &AppState,
+    grant: &AccessGrant<'_>,
+) -> Result<MintedAccessToken, OAuthError> {
     let now = state.clock.now();
     let (jti, iat, exp) = match grant.reuse {
         Some((jti, iat, exp)) => (jti.to_owned(), iat, exp),
-        None => (opaque::random_base64url(16), now, now + state.config.tokens.access_token_ttl.as_i64()),
+        None => (
+            opaque::random_base64url(16),
+            now,
+            now + state.config.tokens.access_token_ttl.as_i64(),
+        ),
     };
     let claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
@@ -84,7 +91,12 @@ pub fn mint_access_token(state: &AppState, grant: &AccessGrant<'_>) -> Result<Mi
         tracing::error!(%error, "signing an access token failed");
         OAuthError::server_error()
     })?;
-    Ok(MintedAccessToken { jwt, jti, expires_at: exp, expires_in: (exp - now).max(0) })
+    Ok(MintedAccessToken {
+        jwt,
+        jti,
+        expires_at: exp,
+        expires_in: (exp - now).max(0),
+    })
 }
 
 /// A grant failure: a protocol error for the client, or a storage failure.

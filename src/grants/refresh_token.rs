@@ -25,7 +25,11 @@ pub fn successor_of(server_secret: &[u8], token: &str) -> Option<String> {
 }
 
 /// Rotates the presented refresh token and issues a new access token.
-pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Result<TokenResponse, GrantError> {
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, GrantError> {
     let presented = params.require("refresh_token")?;
     let now = state.clock.now();
     let hash = opaque::hash(presented);
@@ -39,20 +43,28 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
     if let Some(requested) = params.all("resource").first()
         && (params.all("resource").len() > 1 || !same_resource(state, requested, &current.resource))
     {
-        return Err(OAuthError::invalid_target("resource must be the one the refresh token was issued for").into());
+        return Err(OAuthError::invalid_target(
+            "resource must be the one the refresh token was issued for",
+        )
+        .into());
     }
     let scope = narrowed_scope(params.get("scope"), &current.scope)?;
-    if current.revoked_at.is_some() || current.expires_at <= now || current.family_expires_at <= now {
+    if current.revoked_at.is_some() || current.expires_at <= now || current.family_expires_at <= now
+    {
         return Err(invalid().into());
     }
     if let Some(user_id) = &current.user_id {
-        let enabled = state.store.find_user(user_id).await?.is_some_and(|u| !u.disabled);
+        let enabled = state
+            .store
+            .find_user(user_id)
+            .await?
+            .is_some_and(|u| !u.disabled);
         if !enabled {
             return Err(invalid().into());
         }
     }
-    let successor_token =
-        successor_of(&state.keys.refresh_secret(), presented).ok_or_else(OAuthError::server_error)?;
+    let successor_token = successor_of(&state.keys.refresh_secret(), presented)
+        .ok_or_else(OAuthError::server_error)?;
     if current.rotated_at.is_some() {
         return replay(state, &current, &successor_token, &scope, now).await;
     }
@@ -74,7 +86,12 @@ pub async fn exchange(state: &AppState, client: &Client, params: &Params) -> Res
         expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(current.family_expires_at),
         family_expires_at: current.family_expires_at,
     };
-    if state.store.rotate_refresh_token(&hash, &successor, now).await?.is_none() {
+    if state
+        .store
+        .rotate_refresh_token(&hash, &successor, now)
+        .await?
+        .is_none()
+    {
         // Another request rotated it between our read and our update: treat this one as
         // the re-presentation it is.
         let Some(rotated) = state.store.find_refresh_token(&hash).await? else {
@@ -105,18 +122,29 @@ async fn replay(
     now: i64,
 ) -> Result<TokenResponse, GrantError> {
     let window = state.config.tokens.refresh_reuse_window.as_i64();
-    let within = rotated.rotated_at.is_some_and(|at| now - at < window) && rotated.revoked_at.is_none();
+    let within =
+        rotated.rotated_at.is_some_and(|at| now - at < window) && rotated.revoked_at.is_none();
     let successor_hash = opaque::hash(successor_token);
     let successor = match rotated.successor_hash.as_deref() {
-        Some(stored) if within && stored == successor_hash => state.store.find_refresh_token(stored).await?,
+        Some(stored) if within && stored == successor_hash => {
+            state.store.find_refresh_token(stored).await?
+        }
         _ => None,
     };
-    let Some(successor) = successor.filter(|s| s.rotated_at.is_none() && s.revoked_at.is_none()) else {
+    let Some(successor) = successor.filter(|s| s.rotated_at.is_none() && s.revoked_at.is_none())
+    else {
         tracing::warn!(client_id = %rotated.client_id, "refresh token reuse detected; revoking its family");
-        state.store.revoke_refresh_family(&rotated.family_id, now).await?;
+        state
+            .store
+            .revoke_refresh_family(&rotated.family_id, now)
+            .await?;
         return Err(OAuthError::invalid_grant("the refresh token was already used").into());
     };
-    let reuse = Some((successor.access_jti.as_str(), successor.issued_at, successor.access_expires_at));
+    let reuse = Some((
+        successor.access_jti.as_str(),
+        successor.issued_at,
+        successor.access_expires_at,
+    ));
     let minted = mint_access_token(state, &access_grant(&successor, scope, reuse))?;
     Ok(TokenResponse {
         access_token: minted.jwt,
@@ -127,7 +155,11 @@ async fn replay(
     })
 }
 
-fn access_grant<'a>(token: &'a RefreshToken, scope: &'a str, reuse: Option<(&'a str, i64, i64)>) -> AccessGrant<'a> {
+fn access_grant<'a>(
+    token: &'a RefreshToken,
+    scope: &'a str,
+    reuse: Option<(&'a str, i64, i64)>,
+) -> AccessGrant<'a> {
     AccessGrant {
         subject: token.user_id.as_deref().unwrap_or(&token.client_id),
         client_id: &token.client_id,
@@ -146,13 +178,16 @@ fn narrowed_scope(requested: Option<&str>, held: &str) -> Result<String, OAuthEr
     let asked = scope::parse(requested).map_err(OAuthError::invalid_scope)?;
     let held: Vec<&str> = held.split(' ').collect();
     if let Some(extra) = asked.iter().find(|s| !held.contains(&s.as_str())) {
-        return Err(OAuthError::invalid_scope(format!("{extra} was not granted; a refresh cannot widen the scope")));
+        return Err(OAuthError::invalid_scope(format!(
+            "{extra} was not granted; a refresh cannot widen the scope"
+        )));
     }
     Ok(scope::join(&asked))
 }
 
 fn same_resource(state: &AppState, requested: &str, held: &str) -> bool {
-    requested == held || resource::configured(&state.config, requested).is_some_and(|r| r.uri == held)
+    requested == held
+        || resource::configured(&state.config, requested).is_some_and(|r| r.uri == held)
 }
 
 #[cfg(test)]

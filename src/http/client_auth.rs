@@ -22,17 +22,30 @@ enum Presented {
 /// The one answer for every authentication failure, so an unknown client and a wrong
 /// secret cannot be told apart.
 fn failed(basic: bool) -> ApiError {
-    let error: ApiError = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into();
-    if basic { error.with_basic_challenge() } else { error }
+    let error: ApiError =
+        OAuthError::new(ErrorCode::InvalidClient, "client authentication failed").into();
+    if basic {
+        error.with_basic_challenge()
+    } else {
+        error
+    }
 }
 
 fn invalid_client(description: &'static str, basic: bool) -> ApiError {
     let error: ApiError = OAuthError::new(ErrorCode::InvalidClient, description).into();
-    if basic { error.with_basic_challenge() } else { error }
+    if basic {
+        error.with_basic_challenge()
+    } else {
+        error
+    }
 }
 
 /// Authenticates the calling client from the `Authorization` header and the form body.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<Client, ApiError> {
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, ApiError> {
     let presented = presented(headers, params)?;
     let (id, secret, basic) = match &presented {
         Presented::Basic { id, secret } => (id, Some(secret), true),
@@ -54,9 +67,16 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params
     );
     if !method_matches {
         return Err(match method {
-            AuthMethod::None => invalid_client("this is a public client: send client_id without a secret", basic),
-            AuthMethod::ClientSecretBasic => invalid_client("this client authenticates with client_secret_basic", basic),
-            AuthMethod::ClientSecretPost => invalid_client("this client authenticates with client_secret_post", basic),
+            AuthMethod::None => invalid_client(
+                "this is a public client: send client_id without a secret",
+                basic,
+            ),
+            AuthMethod::ClientSecretBasic => {
+                invalid_client("this client authenticates with client_secret_basic", basic)
+            }
+            AuthMethod::ClientSecretPost => {
+                invalid_client("this client authenticates with client_secret_post", basic)
+            }
         });
     }
     if let Some(secret) = secret {
@@ -72,21 +92,36 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap, params: &Params
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, ApiError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     match authorization {
         Some(value) if value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ") => {
-            let (id, secret) = parse_basic(&value[6..]).ok_or_else(|| invalid_client("malformed Basic credentials", true))?;
+            let (id, secret) = parse_basic(&value[6..])
+                .ok_or_else(|| invalid_client("malformed Basic credentials", true))?;
             if body_secret.is_some() {
-                return Err(invalid_client("use one client authentication method, not two", true));
+                return Err(invalid_client(
+                    "use one client authentication method, not two",
+                    true,
+                ));
             }
             if body_id.is_some_and(|body_id| body_id != id) {
-                return Err(invalid_client("client_id in the body differs from the Basic credentials", true));
+                return Err(invalid_client(
+                    "client_id in the body differs from the Basic credentials",
+                    true,
+                ));
             }
             Ok(Presented::Basic { id, secret })
         }
-        Some(_) => Err(invalid_client("unsupported Authorization scheme: use Basic", false)),
+        Some(_) => Err(invalid_client(
+            "unsupported Authorization scheme: use Basic",
+            false,
+        )),
         None => match (body_id, body_secret) {
-            (Some(id), Some(secret)) => Ok(Presented::Post { id: id.to_owned(), secret: secret.to_owned() }),
+            (Some(id), Some(secret)) => Ok(Presented::Post {
+                id: id.to_owned(),
+                secret: secret.to_owned(),
+            }),
             (Some(id), None) => Ok(Presented::Public { id: id.to_owned() }),
             (None, _) => Err(invalid_client("client authentication is required", false)),
         },
@@ -116,9 +151,15 @@ mod tests {
     #[test]
     fn basic_credentials_are_form_decoded() {
         let encoded = base64::engine::general_purpose::STANDARD.encode("my%3Aclient:s%2Bcret");
-        assert_eq!(parse_basic(&encoded), Some(("my:client".into(), "s+cret".into())));
+        assert_eq!(
+            parse_basic(&encoded),
+            Some(("my:client".into(), "s+cret".into()))
+        );
         let plain = base64::engine::general_purpose::STANDARD.encode("client:abc-DEF_123");
-        assert_eq!(parse_basic(&plain), Some(("client".into(), "abc-DEF_123".into())));
+        assert_eq!(
+            parse_basic(&plain),
+            Some(("client".into(), "abc-DEF_123".into()))
+        );
         assert_eq!(parse_basic("!!!"), None);
     }
 }

@@ -8,6 +8,7 @@ mod cookies;
 pub mod error;
 pub mod form;
 mod health;
+mod jwks;
 mod pages;
 mod token;
 
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/account/revoke", post(account::revoke))
         .route("/logout", post(account::logout))
         .route("/token", post(token::token))
+        .route("/jwks.json", get(jwks::jwks))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -14,13 +14,21 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 /// `POST /token`.
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, FormParams(params): FormParams) -> Result<Response, ApiError> {
+pub async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
     let grant_type = match params.require("grant_type")? {
         "authorization_code" => GrantType::AuthorizationCode,
         "refresh_token" => GrantType::RefreshToken,
         "client_credentials" => GrantType::ClientCredentials,
         other => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, format!("grant_type {other:?} is not supported")).into());
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant_type {other:?} is not supported"),
+            )
+            .into());
         }
     };
     let client = client_auth::authenticate(&state, &headers, &params).await?;
@@ -32,9 +40,13 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, FormParams
         .into());
     }
     let result = match grant_type {
-        GrantType::AuthorizationCode => grants::authorization_code::exchange(&state, &client, &params).await,
+        GrantType::AuthorizationCode => {
+            grants::authorization_code::exchange(&state, &client, &params).await
+        }
         GrantType::RefreshToken => grants::refresh_token::exchange(&state, &client, &params).await,
-        GrantType::ClientCredentials => grants::client_credentials::exchange(&state, &client, &params).await,
+        GrantType::ClientCredentials => {
+            grants::client_credentials::exchange(&state, &client, &params).await
+        }
     };
     match result {
         Ok(tokens) => {

@@ -272,12 +272,14 @@ impl Store {
 impl Store {
     /// Notes that a client obtained a token, so unused dynamic registrations can be told apart.
     pub async fn touch_client(&self, id: &str, now: i64) -> StoreResult<()> {
-        write_pool!(self, |pool| sqlx::query("UPDATE clients SET last_used_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+        write_pool!(self, |pool| sqlx::query(
+            "UPDATE clients SET last_used_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ mod codes;
 mod grants;
 mod refresh_tokens;
 mod sessions;
+mod signing_keys;
 mod users;
 
 pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
@@ -12,6 +13,7 @@ pub use codes::{AuthorizationCode, NewAuthorizationCode};
 pub use grants::{Grant, GrantFilter, GrantListing};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};
 pub use sessions::Session;
+pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use users::User;
 
 use crate::secret::{Secret, redact_database_url};

@@ -182,7 +182,12 @@ impl Store {
 
 impl Store {
     /// Records an access token as revoked until it would have expired anyway.
-    pub async fn revoke_access_token(&self, jti: &str, expires_at: i64, now: i64) -> StoreResult<()> {
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
         write_pool!(self, |pool| sqlx::query(
             "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (jti) DO NOTHING"

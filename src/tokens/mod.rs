@@ -1,3 +1,8 @@
-//! Everything the server mints: opaque secrets and their hashes.
+//! Everything the server mints: opaque secrets and their hashes, JWT access tokens, and the
+//! signing keys that rotate by themselves.
 
+pub mod access_token;
+pub mod key_encryption;
+pub mod keyring;
 pub mod opaque;
+pub mod signing_key;

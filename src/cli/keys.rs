@@ -1,0 +1,172 @@
+//! `mcp-authd keys …`: the access-token signing keys and their rotation.
+
+use super::Context;
+use super::output::table;
+use crate::clock::format_utc as timestamp;
+use crate::config::JWKS_MAX_AGE_SECONDS;
+use crate::tokens::keyring::{
+    KeyInfo, Keyring, REFRESH_INTERVAL_SECONDS, RotationKind, RotationOutcome,
+};
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+use serde::Serialize;
+use std::io::{BufRead, IsTerminal};
+
+/// Subcommands of `keys`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List every signing key: kid, algorithm, state (next, active, retired, withdrawn), dates.
+    List,
+    /// Publish a new key now; it signs once keys.prepublish has passed, and no token is disturbed.
+    Rotate {
+        /// Emergency: the new key signs at once and every other key is withdrawn, so every
+        /// access token issued so far stops verifying.
+        #[arg(long)]
+        now: bool,
+        /// Do not ask before --now (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// What `keys rotate` prints with `--json`.
+#[derive(Serialize)]
+struct RotationReport<'a> {
+    /// `scheduled`, `already_scheduled` or `replaced`.
+    outcome: &'static str,
+    key: &'a KeyInfo,
+}
+
+/// Runs one `keys` subcommand.
+pub async fn run(ctx: &Context, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::List => {
+            let now = ctx.clock.now();
+            let keys: Vec<KeyInfo> = ctx
+                .store
+                .list_signing_keys()
+                .await?
+                .iter()
+                .map(|row| KeyInfo::of(row, now))
+                .collect();
+            ctx.out.data(&keys, || {
+                let rows = keys.iter().map(row).collect::<Vec<_>>();
+                table(
+                    &[
+                        "KID",
+                        "ALG",
+                        "STATE",
+                        "CREATED",
+                        "SIGNS FROM",
+                        "SIGNS UNTIL",
+                        "WITHDRAWN",
+                    ],
+                    &rows,
+                )
+            })
+        }
+        KeysCommand::Rotate { now: false, .. } => {
+            let outcome = keyring(ctx)
+                .await?
+                .rotate(RotationKind::Prepublished)
+                .await?;
+            let (name, key, text) = match &outcome {
+                RotationOutcome::Scheduled(key) => (
+                    "scheduled",
+                    key,
+                    format!(
+                        "published key {} ({}); it signs from {} UTC. Running servers publish it \
+                         within {REFRESH_INTERVAL_SECONDS}s; tokens signed so far stay valid.\n",
+                        key.kid,
+                        key.alg,
+                        timestamp(key.activates_at)
+                    ),
+                ),
+                RotationOutcome::AlreadyScheduled(key) | RotationOutcome::Replaced(key) => (
+                    "already_scheduled",
+                    key,
+                    format!(
+                        "a rotation is already under way: key {} signs from {} UTC; nothing changed\n",
+                        key.kid,
+                        timestamp(key.activates_at)
+                    ),
+                ),
+            };
+            ctx.out
+                .data(&RotationReport { outcome: name, key }, || text)
+        }
+        KeysCommand::Rotate { now: true, yes } => {
+            eprintln!(
+                "WARNING: emergency key rotation. The new key signs at once and every other key \
+                 leaves the JWKS now: every access token issued so far stops verifying, and \
+                 clients must refresh or log in again. Running servers switch within \
+                 {REFRESH_INTERVAL_SECONDS}s; resource servers that cached the JWKS (up to \
+                 {JWKS_MAX_AGE_SECONDS}s) reject the new key's tokens until they fetch it again."
+            );
+            confirm(yes)?;
+            let outcome = keyring(ctx).await?.rotate(RotationKind::Immediate).await?;
+            let key = match &outcome {
+                RotationOutcome::Replaced(key)
+                | RotationOutcome::Scheduled(key)
+                | RotationOutcome::AlreadyScheduled(key) => key,
+            };
+            ctx.out.data(
+                &RotationReport {
+                    outcome: "replaced",
+                    key,
+                },
+                || {
+                    format!(
+                        "key {} ({}) signs now; every other key is withdrawn\n",
+                        key.kid, key.alg
+                    )
+                },
+            )
+        }
+    }
+}
+
+async fn keyring(ctx: &Context) -> anyhow::Result<Keyring> {
+    Keyring::load(&ctx.store, &ctx.config, &ctx.clock)
+        .await
+        .context("loading the signing keys")
+}
+
+/// Asks for "yes" on a terminal; without one, only `--yes` proceeds.
+fn confirm(yes: bool) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing the emergency rotation without --yes (stdin is not a terminal); nothing changed"
+        );
+    }
+    eprint!("Type \"yes\" to rotate now: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != "yes" {
+        bail!("not confirmed; nothing changed");
+    }
+    Ok(())
+}
+
+fn row(key: &KeyInfo) -> Vec<String> {
+    let date = |t: Option<i64>| t.map(timestamp).unwrap_or_else(|| "-".to_owned());
+    let state = serde_json::to_value(key.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    vec![
+        key.kid.clone(),
+        key.alg.clone(),
+        state,
+        timestamp(key.created_at),
+        timestamp(key.activates_at),
+        date(key.retires_at),
+        date(key.withdrawn_at),
+    ]
+}
