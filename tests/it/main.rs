@@ -7,3 +7,4 @@ mod flow;
 mod health;
 mod helpers;
 mod store_suite;
+mod token;
