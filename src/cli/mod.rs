@@ -1,10 +1,12 @@
 //! The command line: one binary that serves and administers, parsed with clap.
 
 mod clients;
+mod grants;
 mod healthcheck;
 mod keys;
 mod output;
 mod password_input;
+mod resources;
 mod users;
 
 use crate::clock::Clock;
@@ -50,6 +52,12 @@ pub enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
+    /// What people have consented to; revoke it for them.
+    #[command(subcommand)]
+    Grants(grants::GrantsCommand),
+    /// The configured MCP servers (resources).
+    #[command(subcommand)]
+    Resources(resources::ResourcesCommand),
     /// Show and rotate the access-token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -104,24 +112,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users(command) => {
-            let ctx = context(config, out).await?;
-            let result = users::run(&ctx, command).await;
-            ctx.store.close().await;
-            result
+            with_store(config, out, async |ctx| users::run(ctx, command).await).await
         }
         Command::Clients(command) => {
-            let ctx = context(config, out).await?;
-            let result = clients::run(&ctx, command).await;
-            ctx.store.close().await;
-            result
+            with_store(config, out, async |ctx| clients::run(ctx, command).await).await
+        }
+        Command::Grants(command) => {
+            with_store(config, out, async |ctx| grants::run(ctx, command).await).await
         }
         Command::Keys(command) => {
-            let ctx = context(config, out).await?;
-            let result = keys::run(&ctx, command).await;
-            ctx.store.close().await;
-            result
+            with_store(config, out, async |ctx| keys::run(ctx, command).await).await
         }
+        Command::Resources(command) => resources::run(&config, out, command),
     }
+}
+
+/// Opens (and migrates) the database, runs `command`, and closes the database either way.
+async fn with_store(
+    config: Config,
+    out: Output,
+    command: impl AsyncFnOnce(&Context) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let ctx = context(config, out).await?;
+    let result = command(&ctx).await;
+    ctx.store.close().await;
+    result
 }
 
 async fn context(config: Config, out: Output) -> anyhow::Result<Context> {

@@ -152,7 +152,7 @@ impl Default for KeysConfig {
 }
 
 /// `[[resources]]`: one MCP server protected by this authorization server.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceConfig {
     /// The resource identifier (RFC 8707), usually the MCP server's URL.

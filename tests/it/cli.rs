@@ -637,3 +637,123 @@ async fn the_example_configuration_is_valid_and_complete() {
     .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn grants_are_listed_and_revoked_by_operators() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = store.create_user("alice", "h", 1).await.unwrap();
+    let bob = store.create_user("bob", "h", 1).await.unwrap();
+    let created = cli(
+        &db,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Acme",
+            "--public",
+            "--redirect-uri",
+            "http://127.0.0.1/cb",
+            "--json",
+        ],
+    )
+    .await;
+    let client = created.json()["client_id"].as_str().unwrap().to_owned();
+    store
+        .upsert_grant(
+            &alice.id,
+            &client,
+            "https://a.example/mcp",
+            &["read".into()],
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_grant(
+            &alice.id,
+            &client,
+            "https://b.example/mcp",
+            &["read".into()],
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .upsert_grant(
+            &bob.id,
+            &client,
+            "https://a.example/mcp",
+            &["read".into()],
+            1,
+        )
+        .await
+        .unwrap();
+
+    let all = cli(&db, &["grants", "list", "--json"]).await.json();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let alices = cli(&db, &["grants", "list", "--user", "alice", "--json"])
+        .await
+        .json();
+    assert_eq!(alices.as_array().unwrap().len(), 2);
+    assert_eq!(alices[0]["username"], "alice");
+    assert_eq!(alices[0]["client_name"], "Acme");
+
+    let one = alices[0]["id"].as_str().unwrap();
+    let revoked = cli(&db, &["grants", "revoke", "--grant", one, "--json"]).await;
+    assert_eq!(revoked.json()["revoked"], 1, "{}", revoked.stderr);
+    let revoked = cli(
+        &db,
+        &[
+            "grants", "revoke", "--user", "alice", "--client", &client, "--json",
+        ],
+    )
+    .await;
+    assert_eq!(revoked.json()["revoked"], 1);
+    assert_eq!(
+        cli(&db, &["grants", "list", "--json"])
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let nothing = cli(&db, &["grants", "revoke"]).await;
+    assert_ne!(nothing.code, 0);
+    assert!(
+        nothing.stderr.contains("say which grants"),
+        "{}",
+        nothing.stderr
+    );
+    let unknown = cli(&db, &["grants", "list", "--user", "nobody"]).await;
+    assert!(
+        unknown.stderr.contains("no user named"),
+        "{}",
+        unknown.stderr
+    );
+}
+
+#[tokio::test]
+async fn resources_list_explains_open_resource_mode_and_lists_configured_servers() {
+    let db = TestDb::new().await;
+    let open = cli(&db, &["resources", "list"]).await;
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert!(open.stdout.contains("open-resource mode"));
+
+    std::fs::write(
+        db.dir.path().join("resources.toml"),
+        "[[resources]]\nuri = \"https://notes.example/mcp\"\nname = \"Notes\"\nscopes = [\"notes:read\"]\ndefault_scopes = [\"notes:read\"]\n",
+    )
+    .unwrap();
+    let listed = cli(
+        &db,
+        &["--config", "resources.toml", "resources", "list", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(listed["open_resource_mode"], false);
+    assert_eq!(listed["default_resource"], "https://notes.example/mcp");
+    assert_eq!(listed["resources"][0]["name"], "Notes");
+}

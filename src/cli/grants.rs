@@ -1,0 +1,133 @@
+//! `mcp-authd grants …`: what people have consented to, and revoking it for them.
+
+use super::Context;
+use super::output::table;
+use crate::clock::format_utc as timestamp;
+use crate::store::{GrantFilter, GrantListing};
+use anyhow::{Context as _, bail};
+use clap::Subcommand;
+
+/// Subcommands of `grants`.
+#[derive(Debug, Subcommand)]
+pub enum GrantsCommand {
+    /// List grants, optionally of one person or one client.
+    List(Selector),
+    /// Revoke grants: their refresh tokens die at once, their access tokens introspect inactive.
+    Revoke {
+        /// Only the grant with this id.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["user", "client"])]
+        grant: Option<String>,
+        /// Which grants.
+        #[command(flatten)]
+        selector: Selector,
+    },
+}
+
+/// Which person and client to select by.
+#[derive(Debug, clap::Args)]
+pub struct Selector {
+    /// A username.
+    #[arg(long, value_name = "USERNAME")]
+    user: Option<String>,
+    /// A client_id.
+    #[arg(long, value_name = "CLIENT_ID")]
+    client: Option<String>,
+}
+
+/// Runs one `grants` subcommand.
+pub async fn run(ctx: &Context, command: GrantsCommand) -> anyhow::Result<()> {
+    match command {
+        GrantsCommand::List(selector) => {
+            let grants = ctx
+                .store
+                .list_grants(&filter(ctx, &selector).await?)
+                .await?;
+            ctx.out.data(&grants, || {
+                let rows: Vec<Vec<String>> = grants.iter().map(row).collect();
+                table(
+                    &[
+                        "GRANT",
+                        "USER",
+                        "CLIENT",
+                        "RESOURCE",
+                        "SCOPE",
+                        "GRANTED",
+                        "LAST USED",
+                    ],
+                    &rows,
+                )
+            })
+        }
+        GrantsCommand::Revoke {
+            grant: Some(id), ..
+        } => {
+            ctx.store
+                .find_grant_by_id(&id)
+                .await?
+                .with_context(|| format!("no grant with id {id:?}"))?;
+            let revoked = ctx.store.revoke_grants(&[id], ctx.clock.now()).await?;
+            report(ctx, revoked)
+        }
+        GrantsCommand::Revoke {
+            grant: None,
+            selector,
+        } => {
+            if selector.user.is_none() && selector.client.is_none() {
+                bail!(
+                    "say which grants to revoke: --grant ID, --user USERNAME and/or --client CLIENT_ID"
+                );
+            }
+            let ids: Vec<String> = ctx
+                .store
+                .list_grants(&filter(ctx, &selector).await?)
+                .await?
+                .into_iter()
+                .map(|listing| listing.grant.id)
+                .collect();
+            let revoked = ctx.store.revoke_grants(&ids, ctx.clock.now()).await?;
+            report(ctx, revoked)
+        }
+    }
+}
+
+fn report(ctx: &Context, revoked: u64) -> anyhow::Result<()> {
+    ctx.out.data(&serde_json::json!({ "revoked": revoked }), || {
+        format!("revoked {revoked} grant(s); their refresh tokens no longer work and their access tokens introspect as inactive\n")
+    })
+}
+
+async fn filter(ctx: &Context, selector: &Selector) -> anyhow::Result<GrantFilter> {
+    let user_id = match &selector.user {
+        Some(name) => Some(
+            ctx.store
+                .find_user_by_username(name)
+                .await?
+                .with_context(|| format!("no user named {name:?}"))?
+                .id,
+        ),
+        None => None,
+    };
+    if let Some(client) = &selector.client {
+        ctx.store
+            .find_client(client)
+            .await?
+            .with_context(|| format!("no client with id {client:?}"))?;
+    }
+    Ok(GrantFilter {
+        user_id,
+        client_id: selector.client.clone(),
+    })
+}
+
+fn row(listing: &GrantListing) -> Vec<String> {
+    let g = &listing.grant;
+    vec![
+        g.id.clone(),
+        listing.username.clone(),
+        format!("{} ({})", listing.client_name, g.client_id),
+        g.resource.clone(),
+        g.scope.clone(),
+        timestamp(g.created_at),
+        g.last_used_at.map_or_else(|| "never".to_owned(), timestamp),
+    ]
+}
