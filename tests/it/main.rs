@@ -4,4 +4,5 @@
 mod cli;
 mod health;
 mod helpers;
+mod keys;
 mod store_suite;
