@@ -429,26 +429,58 @@ async fn two_instances_racing_a_rotation_create_exactly_one_key_and_both_switch_
         verify_with_jwks(&jwks, &token, &issuer, now).unwrap();
     }
     assert_eq!(a.state.store.list_signing_keys().await.unwrap().len(), 2);
+
+    // Two operators hitting the emergency path at once: both succeed, one after the other,
+    // and exactly one key is left standing, on both instances.
+    let (ra, rb) = tokio::join!(
+        a.state.keys.rotate(RotationKind::Immediate),
+        b.state.keys.rotate(RotationKind::Immediate)
+    );
+    ra.unwrap();
+    rb.unwrap();
+    let now = clock_a.now();
+    let standing: Vec<String> = a
+        .state
+        .store
+        .published_signing_keys(now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(standing.len(), 1, "{standing:?}");
+    let (ra, rb) = tokio::join!(a.state.keys.refresh(), b.state.keys.refresh());
+    ra.unwrap();
+    rb.unwrap();
+    for app in [&a, &b] {
+        assert_eq!(app.state.keys.signing_kid().as_ref(), standing.first());
+        assert_eq!(jwks_kids(&served_jwks(app).await), standing);
+    }
 }
 
 #[tokio::test]
 async fn instances_starting_together_on_an_empty_database_create_one_first_key() {
-    let db = TestDb::new().await;
-    let mut config = test_config(&db);
-    schedule(&mut config);
-    let clock = Clock::fixed(T0);
-    let (s1, s2, s3) = (db.store().await, db.store().await, db.store().await);
-    let (k1, k2, k3) = tokio::join!(
-        Keyring::load(&s1, &config, &clock),
-        Keyring::load(&s2, &config, &clock),
-        Keyring::load(&s3, &config, &clock)
-    );
-    let kids: Vec<String> = [k1, k2, k3]
-        .into_iter()
-        .map(|k| k.unwrap().signing_kid().unwrap())
-        .collect();
-    assert_eq!(s1.list_signing_keys().await.unwrap().len(), 1);
-    assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+    for _ in 0..5 {
+        let db = TestDb::new().await;
+        let mut config = test_config(&db);
+        schedule(&mut config);
+        let clock = Clock::fixed(T0);
+        let stores = [
+            db.store().await,
+            db.store().await,
+            db.store().await,
+            db.store().await,
+        ];
+        let load = |i: usize| Keyring::load(&stores[i], &config, &clock);
+        let (k0, k1, k2, k3) = tokio::join!(load(0), load(1), load(2), load(3));
+        let kids: Vec<String> = [k0, k1, k2, k3]
+            .into_iter()
+            .map(|k| k.unwrap().signing_kid().unwrap())
+            .collect();
+        let rows = stores[0].list_signing_keys().await.unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(kids.iter().all(|k| *k == rows[0].kid), "{kids:?}");
+    }
 }
 
 #[tokio::test]
