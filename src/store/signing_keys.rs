@@ -72,6 +72,11 @@ const INSERT_KEY: &str = "INSERT INTO signing_keys \
     (kid, algorithm, public_jwk, private_key, generation, created_at, activates_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
+/// Every transaction that inserts a key reads the next generation in its *first* statement
+/// and inserts exactly that one. A key committed by another instance after this read has the
+/// same generation (it read the same maximum) or a later one (it read a key that collides with
+/// ours), so one of the two inserts fails on the unique index: key writes behave as if
+/// serialized on both backends, even under PostgreSQL's READ COMMITTED.
 const NEXT_GENERATION: &str = "SELECT COALESCE(MAX(generation), 0) + 1 FROM signing_keys";
 
 /// Binds a [`NewSigningKey`] to [`INSERT_KEY`].
@@ -120,10 +125,12 @@ impl Store {
     ) -> StoreResult<bool> {
         let outcome: StoreResult<bool> = async {
             Ok(transaction!(self, |tx| {
-                let live: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM signing_keys \
-                     WHERE (retires_at IS NULL OR retires_at > $1) \
-                     AND (withdrawn_at IS NULL OR withdrawn_at > $1)",
+                // One statement, so the generation and the count come from one snapshot.
+                let (generation, live): (i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(MAX(generation), 0) + 1, \
+                     COALESCE(SUM(CASE WHEN (retires_at IS NULL OR retires_at > $1) \
+                     AND (withdrawn_at IS NULL OR withdrawn_at > $1) THEN 1 ELSE 0 END), 0) \
+                     FROM signing_keys",
                 )
                 .bind(now)
                 .fetch_one(&mut *tx)
@@ -131,9 +138,6 @@ impl Store {
                 if live > 0 {
                     false
                 } else {
-                    let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
-                        .fetch_one(&mut *tx)
-                        .await?;
                     bind_new_key!(sqlx::query(INSERT_KEY), key, generation, now)
                         .execute(&mut *tx)
                         .await
@@ -158,6 +162,9 @@ impl Store {
     ) -> StoreResult<bool> {
         let outcome: StoreResult<bool> = async {
             Ok(transaction!(self, |tx| {
+                let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 // The row lock taken here makes racing instances wait; the loser then finds
                 // `retires_at` set and changes nothing.
                 let claimed = sqlx::query(
@@ -173,9 +180,6 @@ impl Store {
                 if claimed == 0 {
                     false
                 } else {
-                    let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
-                        .fetch_one(&mut *tx)
-                        .await?;
                     bind_new_key!(sqlx::query(INSERT_KEY), next, generation, now)
                         .execute(&mut *tx)
                         .await
@@ -189,9 +193,13 @@ impl Store {
     }
 
     /// The emergency path: every key stops signing and leaves the JWKS now, and `key` signs
-    /// from now on. `Conflict` if another instance inserted a key at the same moment.
+    /// from now on. `Conflict` if another instance inserted a key at the same moment (then
+    /// nothing changed and the caller may try again).
     pub async fn replace_signing_keys(&self, key: &NewSigningKey, now: i64) -> StoreResult<()> {
         transaction!(self, |tx| {
+            let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
+                .fetch_one(&mut *tx)
+                .await?;
             sqlx::query(
                 "UPDATE signing_keys SET retires_at = $1 WHERE retires_at IS NULL OR retires_at > $1",
             )
@@ -205,9 +213,6 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
-                .fetch_one(&mut *tx)
-                .await?;
             bind_new_key!(sqlx::query(INSERT_KEY), key, generation, now)
                 .execute(&mut *tx)
                 .await

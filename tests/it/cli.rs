@@ -756,4 +756,122 @@ async fn resources_list_explains_open_resource_mode_and_lists_configured_servers
     assert_eq!(listed["open_resource_mode"], false);
     assert_eq!(listed["default_resource"], "https://notes.example/mcp");
     assert_eq!(listed["resources"][0]["name"], "Notes");
+
+#[tokio::test]
+async fn keys_list_rotate_and_the_emergency_rotation_that_warns_first() {
+    let db = TestDb::new().await;
+    let data_dir = db.dir.path().display().to_string();
+    let keys = |args: &[&str]| {
+        let mut all = vec!["--data-dir", data_dir.as_str(), "keys"];
+        all.extend_from_slice(args);
+        all.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| {
+        let db = &db;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(db, &args).await
+        }
+    };
+    let states = |run: &Run| -> Vec<String> {
+        run.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["state"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let empty = run(keys(&["list", "--json"])).await;
+    assert_eq!(empty.code, 0, "{}", empty.stderr);
+    assert_eq!(empty.json(), serde_json::json!([]));
+
+    let rotated = run(keys(&["rotate", "--json"])).await;
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let report = rotated.json();
+    assert_eq!(report["outcome"], "scheduled");
+    assert_eq!(report["key"]["state"], "next");
+    assert_eq!(report["key"]["alg"], "ES256");
+    let next = report["key"]["kid"].as_str().unwrap().to_owned();
+
+    let listed = run(keys(&["list", "--json"])).await;
+    assert_eq!(states(&listed), ["active", "next"]);
+    let first = listed.json()[0].clone();
+    assert!(first["created_at"].is_i64() && first["activates_at"].is_i64());
+    assert_eq!(
+        first["retires_at"],
+        listed.json()[1]["activates_at"],
+        "the active key retires when the next one starts"
+    );
+
+    let again = run(keys(&["rotate", "--json"])).await;
+    assert_eq!(again.json()["outcome"], "already_scheduled");
+    assert_eq!(again.json()["key"]["kid"], next.as_str());
+
+    let refused = run(keys(&["rotate", "--now"])).await;
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("WARNING"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_eq!(
+        states(&run(keys(&["list", "--json"])).await),
+        ["active", "next"],
+        "nothing changed without --yes"
+    );
+
+    let emergency = run(keys(&["rotate", "--now", "--yes", "--json"])).await;
+    assert_eq!(emergency.code, 0, "{}", emergency.stderr);
+    assert!(
+        emergency
+            .stderr
+            .contains("every access token issued so far stops verifying"),
+        "{}",
+        emergency.stderr
+    );
+    assert_eq!(emergency.json()["outcome"], "replaced");
+    assert_eq!(emergency.json()["key"]["state"], "active");
+    assert_eq!(
+        states(&run(keys(&["list", "--json"])).await),
+        ["withdrawn", "withdrawn", "active"]
+    );
+
+    let table = run(keys(&["list"])).await;
+    assert!(table.stdout.starts_with("KID"), "{}", table.stdout);
+    assert!(table.stdout.contains("withdrawn"), "{}", table.stdout);
+}
+
+#[tokio::test]
+async fn a_running_server_signs_with_the_key_the_cli_rotated_in_after_a_refresh() {
+    let app = TestApp::spawn().await;
+    let before = app.state.keys.signing_kid().unwrap();
+    let data_dir = app.db.dir.path().display().to_string();
+    let emergency = cli(
+        &app.db,
+        &[
+            "keys",
+            "rotate",
+            "--now",
+            "--yes",
+            "--json",
+            "--data-dir",
+            &data_dir,
+        ],
+    )
+    .await;
+    assert_eq!(emergency.code, 0, "{}", emergency.stderr);
+    let new = emergency.json()["key"]["kid"].as_str().unwrap().to_owned();
+    assert_ne!(new, before);
+
+    app.state.keys.refresh().await.unwrap();
+    assert_eq!(app.state.keys.signing_kid(), Some(new.clone()));
+    let jwks: serde_json::Value = app
+        .http
+        .get(app.url("/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kid"], new.as_str());
 }

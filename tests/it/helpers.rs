@@ -92,7 +92,29 @@ impl TestApp {
 
     /// Starts the server after `adjust` has changed the configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
-        let db = TestDb::new().await;
+        Self::start(TestDb::new().await, Clock::system(), adjust).await
+    }
+
+    /// Starts the server on a fresh database with a clock the test controls.
+    pub async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start(TestDb::new().await, clock, adjust).await
+    }
+
+    /// Starts a second instance on `other`'s database (its own data directory, port and
+    /// clock), as a load-balanced deployment runs. `other` must outlive it.
+    pub async fn spawn_beside(
+        other: &TestApp,
+        clock: Clock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        let db = TestDb {
+            url: other.db.url.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        Self::start(db, clock, adjust).await
+    }
+
+    async fn start(db: TestDb, clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let base_url = format!("http://{addr}");
@@ -100,9 +122,7 @@ impl TestApp {
         config.issuer = base_url.clone();
         config.listen = addr;
         adjust(&mut config);
-        let state = server::build_state(config, Clock::system())
-            .await
-            .expect("state");
+        let state = server::build_state(config, clock).await.expect("state");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server::serve(state.clone(), listener, async move {
             let _ = rx.await;

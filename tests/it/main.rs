@@ -6,5 +6,6 @@ mod cli;
 mod flow;
 mod health;
 mod helpers;
+mod keys;
 mod store_suite;
 mod token;
