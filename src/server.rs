@@ -56,7 +56,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
-    serve(state.clone(), listener, shutdown_signal()).await?;
+    let sweeps = crate::maintenance::spawn(state.clone());
+    let served = serve(state.clone(), listener, shutdown_signal()).await;
+    sweeps.abort();
+    served?;
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,8 +1,14 @@
 //! The HTTP surface: every route in one place, and the layers every request passes.
 
+pub mod client_ip;
+pub mod cors;
 pub mod error;
 pub mod form;
 mod health;
+pub mod json;
+mod metadata;
+pub mod rate_limit;
+mod register;
 
 use crate::state::AppState;
 use axum::Router;
@@ -23,6 +29,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(metadata::routes(&state.config).layer(cors::layer()))
+        .merge(register::routes(max_body).layer(cors::layer()))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -2,6 +2,8 @@
 
 pub mod client;
 pub mod error;
+pub mod metadata;
 pub mod params;
 pub mod redirect_uri;
+pub mod registration;
 pub mod scope;

@@ -92,6 +92,11 @@ impl TestApp {
 
     /// Starts the server after `adjust` has changed the configuration.
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_with_clock(Clock::system(), adjust).await
+    }
+
+    /// Starts the server on `clock` (e.g. `Clock::fixed`) after `adjust` has run.
+    pub async fn spawn_with_clock(clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -100,9 +105,7 @@ impl TestApp {
         config.issuer = base_url.clone();
         config.listen = addr;
         adjust(&mut config);
-        let state = server::build_state(config, Clock::system())
-            .await
-            .expect("state");
+        let state = server::build_state(config, clock).await.expect("state");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(server::serve(state.clone(), listener, async move {
             let _ = rx.await;

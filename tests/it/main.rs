@@ -4,4 +4,6 @@
 mod cli;
 mod health;
 mod helpers;
+mod metadata;
+mod register;
 mod store_suite;
