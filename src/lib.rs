@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod grants;
 pub mod http;
+pub mod maintenance;
 pub mod net;
 pub mod oauth;
 pub mod password;

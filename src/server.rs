@@ -65,8 +65,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .keys
         .spawn_refresher(Duration::from_secs(REFRESH_INTERVAL_SECONDS));
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
+    let sweeps = crate::maintenance::spawn(state.clone());
     let served = serve(state.clone(), listener, shutdown_signal()).await;
     key_refresher.abort();
+    sweeps.abort();
     served?;
     state.store.close().await;
     tracing::info!("stopped");

@@ -2,9 +2,14 @@
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::rate_limit::RateLimiter;
+use crate::net::IpNet;
 use crate::store::Store;
 use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
+
+/// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
+const REGISTRATION_LIMITER_KEYS: usize = 100_000;
 
 /// Shared, immutable-after-start application state; cloning is one reference count.
 #[derive(Clone, Debug)]
@@ -21,16 +26,34 @@ pub struct App {
     pub clock: Clock,
     /// Access-token signing keys, kept current by a background refresh.
     pub keys: Keyring,
+    /// `http.trusted_proxies`, parsed once.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `registration.per_ip_per_hour`, per client IP.
+    pub registration_limiter: RateLimiter,
 }
 
 impl AppState {
     /// Wraps the parts into shared state.
     pub fn new(config: Config, store: Store, clock: Clock, keys: Keyring) -> Self {
+        // Validated at load, so nothing is dropped here.
+        let trusted_proxies = config
+            .http
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        let registration_limiter = RateLimiter::new(
+            config.registration.per_ip_per_hour,
+            3_600,
+            REGISTRATION_LIMITER_KEYS,
+        );
         Self(Arc::new(App {
             config,
             store,
             clock,
             keys,
+            trusted_proxies,
+            registration_limiter,
         }))
     }
 }

@@ -4,12 +4,18 @@ mod account;
 mod authorize;
 mod browser;
 pub mod client_auth;
+pub mod client_ip;
 mod cookies;
+pub mod cors;
 pub mod error;
 pub mod form;
 mod health;
+pub mod json;
 mod jwks;
+mod metadata;
 mod pages;
+pub mod rate_limit;
+mod register;
 mod token;
 
 use crate::state::AppState;
@@ -42,6 +48,8 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(account::logout))
         .route("/token", post(token::token))
         .route("/jwks.json", get(jwks::jwks))
+        .merge(metadata::routes(&state.config).layer(cors::layer()))
+        .merge(register::routes(max_body).layer(cors::layer()))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -3,8 +3,10 @@
 pub mod authorize;
 pub mod client;
 pub mod error;
+pub mod metadata;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod registration;
 pub mod resource;
 pub mod scope;

@@ -256,6 +256,34 @@ impl Store {
             .ok_or(StoreError::NotFound("client"))
     }
 
+    /// Records a successful token request, which exempts a dynamic client from the
+    /// unused-client sweep.
+    pub async fn mark_client_used(&self, id: &str, now: i64) -> StoreResult<()> {
+        let done = write_pool!(self, |pool| sqlx::query(
+            "UPDATE clients SET last_used_at = $1 WHERE id = $2"
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        found(done, "client")
+    }
+
+    /// Deletes dynamically registered clients created before `created_before` that never
+    /// obtained a token; returns how many went.
+    pub async fn delete_unused_dynamic_clients(&self, created_before: i64) -> StoreResult<u64> {
+        let deleted = write_pool!(self, |pool| sqlx::query(
+            "DELETE FROM clients WHERE source = $1 AND last_used_at IS NULL AND created_at < $2"
+        )
+        .bind(ClientSource::Dynamic.as_str())
+        .bind(created_before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(deleted)
+    }
+
     /// Deletes a client and, by cascade, its codes, grants and refresh tokens.
     pub async fn delete_client(&self, id: &str) -> StoreResult<()> {
         let done = write_pool!(self, |pool| sqlx::query(

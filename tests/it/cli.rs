@@ -756,6 +756,7 @@ async fn resources_list_explains_open_resource_mode_and_lists_configured_servers
     assert_eq!(listed["open_resource_mode"], false);
     assert_eq!(listed["default_resource"], "https://notes.example/mcp");
     assert_eq!(listed["resources"][0]["name"], "Notes");
+}
 
 #[tokio::test]
 async fn keys_list_rotate_and_the_emergency_rotation_that_warns_first() {

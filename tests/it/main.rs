@@ -7,5 +7,7 @@ mod flow;
 mod health;
 mod helpers;
 mod keys;
+mod metadata;
+mod register;
 mod store_suite;
 mod token;

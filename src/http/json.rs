@@ -1,0 +1,67 @@
+//! A JSON-body extractor whose every failure is an RFC 6749 JSON error, never axum's plain text.
+
+use super::error::ApiError;
+use crate::oauth::error::OAuthError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+/// A request body of media type `application/json` (or `application/*+json`), deserialized.
+/// Failures are `invalid_request`; an endpoint with its own code (e.g. `/register`, which
+/// answers `invalid_client_metadata`) takes `Result<JsonBody<T>, ApiError>` and recodes it.
+pub struct JsonBody<T>(pub T);
+
+/// Whether the `Content-Type` names JSON, parameters such as `charset` allowed.
+fn is_json(content_type: &str) -> bool {
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !is_json(content_type) {
+            return Err(OAuthError::invalid_request("the body must be application/json").into());
+        }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    OAuthError::invalid_request("the request body is too large")
+                } else {
+                    OAuthError::invalid_request("the request body could not be read")
+                }
+            })?;
+        serde_json::from_slice(&body).map(Self).map_err(|e| {
+            OAuthError::invalid_request(format!("the body is not valid JSON: {e}")).into()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+        assert!(!is_json(""));
+    }
+}

@@ -1,0 +1,47 @@
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414), served from bytes built at start.
+
+use crate::config::Config;
+use crate::oauth::metadata::{authorization_server_metadata, well_known_paths};
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+/// Clients may cache the document briefly; it only changes when the server restarts.
+const CACHE_CONTROL: &str = "public, max-age=300";
+
+/// The metadata routes, with the document serialized once here rather than per request.
+pub fn routes(config: &Config) -> Router<AppState> {
+    // Serializing strings, booleans and lists of them cannot fail.
+    let document =
+        Bytes::from(serde_json::to_vec(&authorization_server_metadata(config)).unwrap_or_default());
+    let mut router = Router::new();
+    for path in well_known_paths(&config.issuer) {
+        let body = document.clone();
+        router = router.route(
+            &path,
+            get(move || {
+                let body = body.clone();
+                async move {
+                    (
+                        [
+                            (
+                                header::CONTENT_TYPE,
+                                HeaderValue::from_static("application/json"),
+                            ),
+                            (
+                                header::CACHE_CONTROL,
+                                HeaderValue::from_static(CACHE_CONTROL),
+                            ),
+                        ],
+                        body,
+                    )
+                        .into_response()
+                }
+            }),
+        );
+    }
+    router
+}

@@ -1,0 +1,36 @@
+//! Periodic housekeeping that runs beside the server: today, deleting dynamic clients that
+//! were registered but never used.
+
+use crate::state::AppState;
+use crate::store::StoreResult;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// How often the sweeps run; each is idempotent, so instances may overlap.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(3_600);
+
+/// Deletes dynamically registered clients that never obtained a token within
+/// `registration.unused_client_ttl` of registering; returns how many went.
+pub async fn sweep_unused_clients(state: &AppState) -> StoreResult<u64> {
+    let ttl = state.config.registration.unused_client_ttl.as_i64();
+    let cutoff = state.clock.now().saturating_sub(ttl);
+    let deleted = state.store.delete_unused_dynamic_clients(cutoff).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "deleted unused dynamically registered clients");
+    }
+    Ok(deleted)
+}
+
+/// Runs every sweep now and then every [`SWEEP_INTERVAL`] until the task is aborted.
+pub fn spawn(state: AppState) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = sweep_unused_clients(&state).await {
+                tracing::warn!(%error, "unused-client sweep failed; retrying next interval");
+            }
+        }
+    })
+}

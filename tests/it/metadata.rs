@@ -1,0 +1,174 @@
+//! RFC 8414 authorization server metadata and CORS on it, over a real socket.
+
+use crate::helpers::TestApp;
+use mcp_authd::config::{RegistrationMode, ResourceConfig};
+use serde_json::Value;
+
+const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
+
+async fn metadata(app: &TestApp, path: &str) -> Value {
+    let response = app.http.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    response.json().await.unwrap()
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
+    let app = TestApp::spawn().await;
+    let response = app.http.get(app.url(WELL_KNOWN)).send().await.unwrap();
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cache.contains("max-age="), "{cache}");
+    let doc: Value = response.json().await.unwrap();
+    let issuer = app.base_url.as_str();
+    assert_eq!(
+        doc["issuer"], issuer,
+        "byte-identical to the configured issuer"
+    );
+    assert_eq!(doc["authorization_endpoint"], format!("{issuer}/authorize"));
+    assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
+    assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
+    assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
+    assert_eq!(doc["revocation_endpoint"], format!("{issuer}/revoke"));
+    assert_eq!(
+        doc["introspection_endpoint"],
+        format!("{issuer}/introspect")
+    );
+    assert_eq!(strings(&doc["response_types_supported"]), ["code"]);
+    assert_eq!(strings(&doc["code_challenge_methods_supported"]), ["S256"]);
+    assert_eq!(
+        strings(&doc["grant_types_supported"]),
+        ["authorization_code", "refresh_token", "client_credentials"]
+    );
+    let methods = strings(&doc["token_endpoint_auth_methods_supported"]);
+    for method in ["client_secret_basic", "client_secret_post", "none"] {
+        assert!(methods.contains(&method), "{method}");
+    }
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
+    assert!(
+        doc.get("scopes_supported").is_none(),
+        "open-resource mode accepts any scope, so none are listed"
+    );
+    assert!(doc.as_object().unwrap().values().all(|v| !v.is_null()));
+}
+
+#[tokio::test]
+async fn scopes_supported_is_the_union_of_the_configured_resources_scopes() {
+    let app = TestApp::spawn_with(|c| {
+        c.resources = vec![
+            ResourceConfig {
+                uri: "https://a.example.com/mcp".into(),
+                name: "A".into(),
+                scopes: vec!["mcp:read".into(), "mcp:write".into()],
+                default_scopes: vec![],
+                scope_descriptions: Default::default(),
+            },
+            ResourceConfig {
+                uri: "https://b.example.com/mcp".into(),
+                name: "B".into(),
+                scopes: vec!["mcp:read".into(), "files".into()],
+                default_scopes: vec![],
+                scope_descriptions: Default::default(),
+            },
+        ];
+    })
+    .await;
+    let doc = metadata(&app, WELL_KNOWN).await;
+    assert_eq!(
+        strings(&doc["scopes_supported"]),
+        ["mcp:read", "mcp:write", "files"]
+    );
+}
+
+#[tokio::test]
+async fn registration_off_and_cimd_off_are_not_advertised() {
+    let app = TestApp::spawn_with(|c| {
+        c.registration.mode = RegistrationMode::Off;
+        c.cimd.enabled = false;
+    })
+    .await;
+    let doc = metadata(&app, WELL_KNOWN).await;
+    assert!(doc.get("registration_endpoint").is_none());
+    assert_eq!(doc["client_id_metadata_document_supported"], false);
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_served_at_the_path_inserted_well_known_url() {
+    let app = TestApp::spawn_with(|c| c.issuer = format!("{}/auth", c.issuer)).await;
+    let issuer = format!("{}/auth", app.base_url);
+    let doc = metadata(&app, &format!("{WELL_KNOWN}/auth")).await;
+    assert_eq!(doc["issuer"], issuer);
+    assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
+    assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
+    let plain = metadata(&app, WELL_KNOWN).await;
+    assert_eq!(plain, doc);
+}
+
+#[tokio::test]
+async fn no_openid_configuration_is_served_until_id_tokens_exist() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
+#[tokio::test]
+async fn metadata_allows_any_origin_without_credentials() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url(WELL_KNOWN))
+        .header("origin", "https://inspector.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url(WELL_KNOWN))
+        .header("origin", "https://inspector.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "mcp-protocol-version")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+}
+
+#[tokio::test]
+async fn well_known_paths_never_redirect() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http
+        .get(app.url(&format!("{WELL_KNOWN}/")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
