@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 /// Opens and migrates the database, then assembles the state shared by server and CLI.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    Ok(AppState::new(config, store, clock))
+    AppState::new(config, store, clock)
 }
 
 /// Connects to the configured database and brings its schema up to date.

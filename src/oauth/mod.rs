@@ -1,5 +1,6 @@
 //! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
 
+pub mod cimd;
 pub mod client;
 pub mod error;
 pub mod metadata;
