@@ -2,6 +2,7 @@
 //! binary and the tests share.
 
 pub mod cli;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod grants;

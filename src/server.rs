@@ -19,7 +19,7 @@ pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppStat
     let keys = Keyring::load(&store, &config, &clock)
         .await
         .context("loading the access-token signing keys")?;
-    Ok(AppState::new(config, store, clock, keys))
+    AppState::new(config, store, clock, keys)
 }
 
 /// Connects to the configured database and brings its schema up to date.

@@ -1,5 +1,6 @@
 //! `AppState`: what every request handler shares, built once by `server::build_state`.
 
+use crate::clients::cimd::CimdFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
@@ -30,11 +31,13 @@ pub struct App {
     pub trusted_proxies: Vec<IpNet>,
     /// `registration.per_ip_per_hour`, per client IP.
     pub registration_limiter: RateLimiter,
+    /// Fetches client ID metadata documents and remembers how long each stays fresh.
+    pub cimd: CimdFetcher,
 }
 
 impl AppState {
-    /// Wraps the parts into shared state.
-    pub fn new(config: Config, store: Store, clock: Clock, keys: Keyring) -> Self {
+    /// Wraps the parts into shared state; fails on an unusable `cimd.extra_ca_file`.
+    pub fn new(config: Config, store: Store, clock: Clock, keys: Keyring) -> anyhow::Result<Self> {
         // Validated at load, so nothing is dropped here.
         let trusted_proxies = config
             .http
@@ -47,14 +50,16 @@ impl AppState {
             3_600,
             REGISTRATION_LIMITER_KEYS,
         );
-        Self(Arc::new(App {
+        let cimd = CimdFetcher::new(&config.cimd)?;
+        Ok(Self(Arc::new(App {
             config,
             store,
             clock,
             keys,
             trusted_proxies,
             registration_limiter,
-        }))
+            cimd,
+        })))
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn exchange(
     )?;
     state
         .store
-        .touch_client(&client.id, state.clock.now())
+        .mark_client_used(&client.id, state.clock.now())
         .await?;
     Ok(TokenResponse {
         access_token: minted.jwt,

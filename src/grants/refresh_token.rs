@@ -102,7 +102,7 @@ pub async fn exchange(
     if let Some(grant_id) = &current.grant_id {
         state.store.touch_grant(grant_id, now).await?;
     }
-    state.store.touch_client(&client.id, now).await?;
+    state.store.mark_client_used(&client.id, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

@@ -6,6 +6,7 @@ use super::cookies::SESSION;
 use super::pages::{
     ConsentPage, LoginPage, PageResponse, ScopeView, error_page, page, with_page_headers,
 };
+use crate::clients::resolve_client;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
 };
@@ -26,6 +27,20 @@ use axum::response::{IntoResponse, Response};
 const PENDING_TTL: i64 = 600;
 
 type PageResult = Result<Response, PageResponse>;
+
+/// The page for a client that could not be looked up: unverifiable, or a storage failure.
+fn client_lookup_page(error: OAuthError) -> PageResponse {
+    let status = match error.code {
+        ErrorCode::InvalidClient => StatusCode::BAD_REQUEST,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    PageResponse::new(error_page(
+        status,
+        "This application could not be verified",
+        &error.description,
+    ))
+}
 
 fn bad_request(title: &str, message: &str) -> PageResponse {
     PageResponse::new(error_page(StatusCode::BAD_REQUEST, title, message))
@@ -66,7 +81,9 @@ async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> PageRes
                 "The request does not say which application is asking (client_id is missing).",
             ));
         }
-        Some(id) => state.store.find_client(id).await?,
+        Some(id) => resolve_client(state, id)
+            .await
+            .map_err(client_lookup_page)?,
     };
     let Some(client) = client else {
         return Err(bad_request(

@@ -2,6 +2,7 @@
 //! `client_secret_post`, or `none` for public clients, enforcing the registered method.
 
 use super::error::ApiError;
+use crate::clients::resolve_client;
 use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -52,7 +53,12 @@ pub async fn authenticate(
         Presented::Post { id, secret } => (id, Some(secret), false),
         Presented::Public { id } => (id, None, false),
     };
-    let client = state.store.find_client(id).await?;
+    let client = resolve_client(state, id)
+        .await
+        .map_err(|error| match error.code {
+            ErrorCode::InvalidClient => failed(basic),
+            _ => ApiError::from(error),
+        })?;
     let Some(client) = client else {
         // Spend the same hashing work as a real check, then fail identically.
         let _ = secret.map(|s| opaque::verify(s, ""));

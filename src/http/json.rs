@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 pub struct JsonBody<T>(pub T);
 
 /// Whether the `Content-Type` names JSON, parameters such as `charset` allowed.
-fn is_json(content_type: &str) -> bool {
+pub(crate) fn is_json(content_type: &str) -> bool {
     let media_type = content_type
         .split(';')
         .next()

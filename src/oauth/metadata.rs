@@ -18,24 +18,7 @@ pub struct GatedEndpoint {
 
 /// Endpoints built separately from discovery. Metadata advertises only what works, so an
 /// entry belongs here exactly while its route is served; remove one to stop advertising it.
-pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[
-    GatedEndpoint {
-        member: "revocation_endpoint",
-        path: "/revoke",
-        auth_methods: Some((
-            "revocation_endpoint_auth_methods_supported",
-            &["client_secret_basic", "client_secret_post", "none"],
-        )),
-    },
-    GatedEndpoint {
-        member: "introspection_endpoint",
-        path: "/introspect",
-        auth_methods: Some((
-            "introspection_endpoint_auth_methods_supported",
-            &["client_secret_basic", "client_secret_post"],
-        )),
-    },
-];
+pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[];
 
 /// The metadata document; members in the order RFC 8414 2 lists them.
 #[derive(Clone, Debug, Serialize)]

@@ -1,6 +1,7 @@
 //! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
 
 pub mod authorize;
+pub mod cimd;
 pub mod client;
 pub mod error;
 pub mod metadata;

@@ -12,6 +12,9 @@ pub enum ClientSource {
     Cli,
     /// RFC 7591 dynamic registration.
     Dynamic,
+    /// A client ID metadata document, fetched and kept as a row so that codes, grants and
+    /// tokens can reference it; refreshed from the document when its cache lifetime ends.
+    Cimd,
 }
 
 impl ClientSource {
@@ -19,6 +22,7 @@ impl ClientSource {
         match self {
             Self::Cli => "cli",
             Self::Dynamic => "dynamic",
+            Self::Cimd => "cimd",
         }
     }
 }
@@ -121,6 +125,7 @@ impl TryFrom<ClientRow> for Client {
         let source = match row.source.as_str() {
             "cli" => ClientSource::Cli,
             "dynamic" => ClientSource::Dynamic,
+            "cimd" => ClientSource::Cimd,
             other => return Err(corrupt(format!("unknown source {other:?}"))),
         };
         Ok(Client {
@@ -197,6 +202,44 @@ impl Store {
             updated_at: now,
             last_used_at: None,
         })
+    }
+
+    /// Stores a client fetched from a client ID metadata document, or refreshes the stored
+    /// copy, keeping its creation time and usage. Never overwrites a client of another
+    /// source (`Conflict`).
+    pub async fn upsert_cimd_client(&self, new: NewClient, now: i64) -> StoreResult<Client> {
+        let s = &new.settings;
+        let done = write_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO clients (id, name, source, token_endpoint_auth_method, secret_hash, \
+             redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, NULL, $10, $10) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             token_endpoint_auth_method = excluded.token_endpoint_auth_method, secret_hash = NULL, \
+             redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, \
+             scope = excluded.scope, metadata = excluded.metadata, updated_at = excluded.updated_at \
+             WHERE clients.source = $3"
+        )
+        .bind(&new.id)
+        .bind(&s.name)
+        .bind(ClientSource::Cimd.as_str())
+        .bind(s.auth_method.as_str())
+        .bind(encode_list(&s.redirect_uris))
+        .bind(grant_list(&s.grant_types))
+        .bind(&s.scope)
+        .bind(false)
+        .bind(new.metadata.to_string())
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if done == 0 {
+            return Err(StoreError::Conflict("a client with this id"));
+        }
+        self.find_client(&new.id)
+            .await?
+            .ok_or(StoreError::NotFound("client"))
     }
 
     /// The client with this id, if any.
@@ -294,20 +337,5 @@ impl Store {
         .await
         .map(|r| r.rows_affected()))?;
         found(done, "client")
-    }
-}
-
-impl Store {
-    /// Notes that a client obtained a token, so unused dynamic registrations can be told apart.
-    pub async fn touch_client(&self, id: &str, now: i64) -> StoreResult<()> {
-        write_pool!(self, |pool| sqlx::query(
-            "UPDATE clients SET last_used_at = $1 WHERE id = $2"
-        )
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 }

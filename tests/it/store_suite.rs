@@ -481,3 +481,70 @@ async fn migrations_are_idempotent() {
     store.migrate().await.unwrap();
     assert!(store.ping().await);
 }
+
+#[tokio::test]
+async fn cimd_upserts_refresh_their_row_and_never_overwrite_another_source() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let url = "https://app.example.com/client.json";
+    let new = |name: &str| NewClient {
+        id: url.into(),
+        settings: ClientSettings {
+            name: name.into(),
+            ..settings()
+        },
+        source: ClientSource::Cimd,
+        secret_hash: None,
+        resource_server: false,
+        metadata: serde_json::json!({"client_uri": "https://app.example.com"}),
+        registration_token_hash: None,
+    };
+    let first = store.upsert_cimd_client(new("First"), NOW).await.unwrap();
+    assert_eq!(first.source, ClientSource::Cimd);
+    store.mark_client_used(url, NOW + 5).await.unwrap();
+    let second = store
+        .upsert_cimd_client(new("Second"), NOW + 10)
+        .await
+        .unwrap();
+    assert_eq!(second.settings.name, "Second");
+    assert_eq!((second.created_at, second.updated_at), (NOW, NOW + 10));
+    assert_eq!(second.last_used_at, Some(NOW + 5));
+
+    client(&store, "cli-client").await;
+    let mut hijack = new("Hijack");
+    hijack.id = "cli-client".into();
+    assert!(matches!(
+        store.upsert_cimd_client(hijack, NOW).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let kept = store.find_client("cli-client").await.unwrap().unwrap();
+    assert_eq!(kept.source, ClientSource::Cli);
+    assert_eq!(kept.settings.name, "Inspector");
+}
+
+#[tokio::test]
+async fn only_never_used_dynamic_clients_are_deleted_as_unused() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "cli").await;
+    store.create_client_again("dyn-unused").await.unwrap();
+    store.create_client_again("dyn-used").await.unwrap();
+    store.mark_client_used("dyn-used", NOW + 1).await.unwrap();
+    assert_eq!(store.delete_unused_dynamic_clients(NOW).await.unwrap(), 0);
+    assert_eq!(
+        store.delete_unused_dynamic_clients(NOW + 1).await.unwrap(),
+        1
+    );
+    let left: Vec<String> = store
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(left, ["cli", "dyn-used"]);
+    assert!(matches!(
+        store.mark_client_used("gone", NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
