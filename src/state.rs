@@ -9,6 +9,9 @@ use crate::store::Store;
 use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
+/// Keys the login limiter tracks at most (usernames and client IPs).
+const LOGIN_LIMITER_KEYS: usize = 100_000;
+
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
 
@@ -31,6 +34,8 @@ pub struct App {
     pub trusted_proxies: Vec<IpNet>,
     /// `registration.per_ip_per_hour`, per client IP.
     pub registration_limiter: RateLimiter,
+    /// `login.max_failures` per `login.failure_window`, per username and per client IP.
+    pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
 }
@@ -50,6 +55,11 @@ impl AppState {
             3_600,
             REGISTRATION_LIMITER_KEYS,
         );
+        let login_limiter = RateLimiter::new(
+            config.login.max_failures,
+            config.login.failure_window.0,
+            LOGIN_LIMITER_KEYS,
+        );
         let cimd = CimdFetcher::new(&config.cimd)?;
         Ok(Self(Arc::new(App {
             config,
@@ -58,6 +68,7 @@ impl AppState {
             keys,
             trusted_proxies,
             registration_limiter,
+            login_limiter,
             cimd,
         })))
     }

@@ -2,10 +2,12 @@
 //! the code (RFC 6749 4.1.2, RFC 9207 `iss`).
 
 use super::browser::{Browser, origin_allowed, with_cookies};
+use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{
     ConsentPage, LoginPage, PageResponse, ScopeView, error_page, page, with_page_headers,
 };
+use super::rate_limit::RetryAfter;
 use crate::clients::resolve_client;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
@@ -344,7 +346,12 @@ async fn issue_code(
 }
 
 /// `POST /login`: checks the password, starts a session, and continues the pending request.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
     let params = parse_page_params(&body)?;
     let browser = Browser::load(&state, &headers).await?;
     if !origin_allowed(&headers, &state.config.issuer) || !browser.csrf_ok(params.get("csrf")) {
@@ -359,6 +366,19 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     }
     let username = params.get("username").unwrap_or_default();
     let request = params.get("request");
+    let now = state.clock.now();
+    let limit_keys = [
+        format!("user:{}", username.to_lowercase()),
+        format!("ip:{ip}"),
+    ];
+    let limiter = &state.login_limiter;
+    if let Some(RetryAfter(seconds)) = limit_keys
+        .iter()
+        .find_map(|key| limiter.peek(key, now).err())
+    {
+        tracing::warn!(%ip, "sign-in refused: too many failures");
+        return Ok(too_many_attempts(seconds));
+    }
     let user = state.store.find_user_by_username(username).await?;
     let stored_hash = user
         .as_ref()
@@ -372,7 +392,10 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let user = match user {
         Some(user) if verified && !user.disabled => user,
         _ => {
-            tracing::info!("sign-in failed");
+            tracing::info!(%ip, "sign-in failed");
+            for key in &limit_keys {
+                limiter.record(key, now);
+            }
             let client_name = None;
             return Ok(login_page(
                 &state,
@@ -385,7 +408,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
             ));
         }
     };
-    let now = state.clock.now();
+    limiter.reset(&limit_keys[0]);
     if let Some(old) = &browser.session {
         state.store.delete_session(&old.id_hash).await?;
     }
@@ -403,6 +426,17 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let mut cookies = browser.set_cookies();
     cookies.push(browser.jar().set(SESSION, &session_id, Some(ttl)));
     Ok(with_cookies(see_other(&next), cookies))
+}
+
+/// The 429 page after `login.max_failures` failures, with `Retry-After`.
+fn too_many_attempts(retry_after: u64) -> Response {
+    let minutes = retry_after.div_ceil(60).max(1);
+    let message = format!("Too many failed sign-ins. Wait {minutes} minute(s) and try again.");
+    let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 /// Loads the pending request named by a form or link, bound to this browser.

@@ -703,3 +703,42 @@ async fn open_resource_mode_without_resource_is_unrestricted() {
         "the audience is the issuer itself"
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_are_refused_with_429_and_retry_after() {
+    let app = TestApp::spawn_with(|c| c.login.max_failures = 3).await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let html = app
+        .http
+        .get(authorize_url(&app, &client, &Pkce::new(), &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            submit_login(&app, &html, "alice", "wrong password")
+                .await
+                .status(),
+            401
+        );
+    }
+    let limited = submit_login(&app, &html, "alice", PASSWORD).await;
+    assert_eq!(limited.status(), 429, "even the right password waits");
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 900);
+    assert!(limited.text().await.unwrap().contains("Too many"));
+    let other_user = submit_login(&app, &html, "bob", PASSWORD).await;
+    assert_eq!(
+        other_user.status(),
+        429,
+        "the same client IP is limited too"
+    );
+}

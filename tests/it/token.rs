@@ -17,13 +17,7 @@ async fn app() -> TestApp {
 
 async fn app_with(adjust: impl FnOnce(&mut mcp_authd::config::Config)) -> TestApp {
     TestApp::spawn_with(|c| {
-        c.resources = vec![mcp_authd::config::ResourceConfig {
-            uri: NOTES.into(),
-            name: "Notes".into(),
-            scopes: vec!["notes:read".into(), "notes:write".into()],
-            default_scopes: vec!["notes:read".into()],
-            scope_descriptions: Default::default(),
-        }];
+        c.resources = a_resources();
         adjust(c);
     })
     .await
@@ -805,4 +799,55 @@ async fn one_refresh_token_fired_concurrently_yields_one_successor() {
             "the one family is alive"
         );
     }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_behave_as_one_server() {
+    let key = Some(mcp_authd::secret::Secret::new(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    ));
+    let (key_a, key_b) = (key.clone(), key);
+    let a = app_with(move |c| c.keys.encryption_key = key_a).await;
+    let issuer = a.base_url.clone();
+    let b = TestApp::spawn_beside(&a, mcp_authd::clock::Clock::system(), move |c| {
+        c.keys.encryption_key = key_b;
+        c.issuer = issuer;
+        c.resources = a_resources();
+    })
+    .await;
+    create_user(&a, "alice").await;
+    let client = public_client(&a).await;
+
+    let (code, pkce) = code_for(&a, &client, "alice", "notes:read").await;
+    let (status, body, _) = exchange(&b, &client, &code, &pkce).await;
+    assert_eq!(
+        status, 200,
+        "a code from one instance redeems at the other: {body}"
+    );
+    let (status, _) = refresh(&a, &client, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "and its refresh token works at the first");
+
+    for _ in 0..3 {
+        let (code, pkce) = code_for(&a, &client, "alice", "notes:read").await;
+        let (at_a, at_b) = tokio::join!(
+            exchange(&a, &client, &code, &pkce),
+            exchange(&b, &client, &code, &pkce)
+        );
+        let successes = [at_a.0, at_b.0].iter().filter(|s| **s == 200).count();
+        assert_eq!(
+            successes, 1,
+            "raced at both instances, the code succeeds once: {} {}",
+            at_a.1, at_b.1
+        );
+    }
+}
+
+fn a_resources() -> Vec<mcp_authd::config::ResourceConfig> {
+    vec![mcp_authd::config::ResourceConfig {
+        uri: NOTES.into(),
+        name: "Notes".into(),
+        scopes: vec!["notes:read".into(), "notes:write".into()],
+        default_scopes: vec!["notes:read".into()],
+        scope_descriptions: Default::default(),
+    }]
 }
