@@ -1,0 +1,253 @@
+//! A real browser (headless Chromium through chromedriver) signs in, approves, follows the
+//! redirect, and revokes the grant on `/account`. With `MCP_AUTHD_SCREENSHOTS=1` it saves
+//! the pages under `docs/screenshots/` for the README.
+
+use crate::flow::*;
+use crate::helpers::TestApp;
+use fantoccini::{Client, ClientBuilder, Locator};
+use mcp_authd::config::ResourceConfig;
+use mcp_authd::oauth::client::{AuthMethod, GrantType};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// chromedriver and a Chromium session, ended when dropped.
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium, or `None` when they are not installed
+    /// (then `MCP_AUTHD_REQUIRE_BROWSER=1`, set by `.ci/run`, turns the skip into a failure).
+    async fn start() -> Option<Self> {
+        if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
+            assert!(
+                std::env::var_os("MCP_AUTHD_REQUIRE_BROWSER").is_none(),
+                "MCP_AUTHD_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+            );
+            eprintln!("skipping the browser test: install Debian's chromium and chromium-driver");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        // Several TLS backends are linked into the tests; fantoccini's needs one chosen.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last_error = None;
+        for _ in 0..100 {
+            match ClientBuilder::rustls()
+                .expect("tls")
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Some(Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    });
+                }
+                Err(error) => last_error = Some(error),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start: {last_error:?}");
+    }
+
+    async fn fill(&self, name: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(&format!("input[name='{name}']")))
+            .await
+            .unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Saves a screenshot at `width`×`height` when screenshots were asked for.
+    async fn screenshot(&self, name: &str, width: u32, height: u32) {
+        if std::env::var_os("MCP_AUTHD_SCREENSHOTS").is_none() {
+            return;
+        }
+        self.client.set_window_size(width, height).await.unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+/// A loopback page standing in for the application's redirect target.
+async fn callback_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/callback",
+        axum::routing::get(|| async { axum::response::Html("<h1>Example app: signed in</h1>") }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[tokio::test]
+async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(|c| {
+        c.resources = vec![ResourceConfig {
+            uri: "https://notes.example.com/mcp".into(),
+            name: "Team Notes".into(),
+            scopes: vec!["notes:read".into(), "notes:write".into()],
+            default_scopes: vec!["notes:read".into()],
+            scope_descriptions: BTreeMap::from([
+                ("notes:read".into(), "Read your notes and notebooks".into()),
+                (
+                    "notes:write".into(),
+                    "Create, edit and delete your notes".into(),
+                ),
+            ]),
+        }];
+    })
+    .await;
+    create_user(&app, "alice").await;
+    let port = callback_server().await;
+    let (client_id, _) = create_client(
+        &app,
+        AuthMethod::None,
+        &["http://127.0.0.1/callback"],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        None,
+    )
+    .await;
+    let pkce = Pkce::new();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let url = authorize_url(
+        &app,
+        &client_id,
+        &pkce,
+        &[("scope", "notes:read notes:write")],
+    )
+    .replace(&urlencode(REDIRECT), &urlencode(&redirect));
+
+    browser.client.set_window_size(1100, 900).await.unwrap();
+    browser.client.goto(&url).await.unwrap();
+    assert!(browser.text().await.contains("Sign in"));
+    browser.screenshot("login", 1100, 900).await;
+    browser.fill("username", "alice").await;
+    browser.fill("password", PASSWORD).await;
+    browser.click("button[type='submit']").await;
+
+    let consent = browser.text().await;
+    assert!(
+        consent.contains("Allow Test Client to access Team Notes?"),
+        "{consent}"
+    );
+    assert!(
+        consent.contains("Read your notes and notebooks")
+            && consent.contains("https://notes.example.com/mcp")
+    );
+    browser.screenshot("consent", 1100, 1000).await;
+    browser.screenshot("consent-phone", 390, 1100).await;
+    browser.client.set_window_size(1100, 900).await.unwrap();
+    browser.click("button[value='approve']").await;
+
+    let landed = browser.client.current_url().await.unwrap();
+    assert_eq!(landed.path(), "/callback");
+    let params: BTreeMap<String, String> = landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "st4te");
+    assert_eq!(params["iss"], app.base_url);
+    assert_eq!(params["code"].len(), 43);
+    assert!(browser.text().await.contains("Example app: signed in"));
+
+    browser.client.goto(&app.url("/account")).await.unwrap();
+    let account = browser.text().await;
+    assert!(
+        account.contains("Test Client") && account.contains("Team Notes"),
+        "{account}"
+    );
+    browser.screenshot("account", 1100, 700).await;
+    browser.click("input[name='grant_id'] ~ button").await;
+    assert!(
+        browser
+            .text()
+            .await
+            .contains("No application has access to your account.")
+    );
+    assert!(
+        app.state
+            .store
+            .list_grants(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    browser
+        .client
+        .goto(&app.url("/authorize?client_id=unknown-app&response_type=code"))
+        .await
+        .unwrap();
+    assert!(browser.text().await.contains("Unknown application"));
+    browser.screenshot("error", 1100, 600).await;
+    browser.close().await;
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
