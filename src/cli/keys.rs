@@ -70,30 +70,7 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> anyhow::Result<()> {
                 .await?
                 .rotate(RotationKind::Prepublished)
                 .await?;
-            let (name, key, text) = match &outcome {
-                RotationOutcome::Scheduled(key) => (
-                    "scheduled",
-                    key,
-                    format!(
-                        "published key {} ({}); it signs from {} UTC. Running servers publish it \
-                         within {REFRESH_INTERVAL_SECONDS}s; tokens signed so far stay valid.\n",
-                        key.kid,
-                        key.alg,
-                        timestamp(key.activates_at)
-                    ),
-                ),
-                RotationOutcome::AlreadyScheduled(key) | RotationOutcome::Replaced(key) => (
-                    "already_scheduled",
-                    key,
-                    format!(
-                        "a rotation is already under way: key {} signs from {} UTC; nothing changed\n",
-                        key.kid,
-                        timestamp(key.activates_at)
-                    ),
-                ),
-            };
-            ctx.out
-                .data(&RotationReport { outcome: name, key }, || text)
+            report(ctx, &outcome)
         }
         KeysCommand::Rotate { now: true, yes } => {
             eprintln!(
@@ -105,25 +82,37 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> anyhow::Result<()> {
             );
             confirm(yes)?;
             let outcome = keyring(ctx).await?.rotate(RotationKind::Immediate).await?;
-            let key = match &outcome {
-                RotationOutcome::Replaced(key)
-                | RotationOutcome::Scheduled(key)
-                | RotationOutcome::AlreadyScheduled(key) => key,
-            };
-            ctx.out.data(
-                &RotationReport {
-                    outcome: "replaced",
-                    key,
-                },
-                || {
-                    format!(
-                        "key {} ({}) signs now; every other key is withdrawn\n",
-                        key.kid, key.alg
-                    )
-                },
-            )
+            report(ctx, &outcome)
         }
     }
+}
+
+/// Prints what a rotation did: the key, and for people when it will sign.
+fn report(ctx: &Context, outcome: &RotationOutcome) -> anyhow::Result<()> {
+    let (name, key) = match outcome {
+        RotationOutcome::Scheduled(key) => ("scheduled", key),
+        RotationOutcome::AlreadyScheduled(key) => ("already_scheduled", key),
+        RotationOutcome::Replaced(key) => ("replaced", key),
+    };
+    let text = || match outcome {
+        RotationOutcome::Scheduled(_) => format!(
+            "published key {} ({}); it signs from {} UTC. Running servers publish it within \
+             {REFRESH_INTERVAL_SECONDS}s; tokens signed so far stay valid.\n",
+            key.kid,
+            key.alg,
+            timestamp(key.activates_at)
+        ),
+        RotationOutcome::AlreadyScheduled(_) => format!(
+            "a rotation is already under way: key {} signs from {} UTC; nothing changed\n",
+            key.kid,
+            timestamp(key.activates_at)
+        ),
+        RotationOutcome::Replaced(_) => format!(
+            "key {} ({}) signs now; every other key is withdrawn\n",
+            key.kid, key.alg
+        ),
+    };
+    ctx.out.data(&RotationReport { outcome: name, key }, text)
 }
 
 async fn keyring(ctx: &Context) -> anyhow::Result<Keyring> {

@@ -408,18 +408,18 @@ impl Keyring {
                     .to_owned();
                 let (scheduled, kid) = self.schedule_next(&current, now).await?;
                 self.reload(now).await?;
-                let info = self.info(&kid, now).await;
-                match (scheduled, info) {
-                    (true, Ok(info)) => Ok(RotationOutcome::Scheduled(info)),
-                    _ => {
-                        // Another instance rotated first: report its key.
-                        let snapshot = self.snapshot();
-                        let pending = snapshot.pending_key(now).ok_or(KeyError::NoActiveKey)?;
-                        Ok(RotationOutcome::AlreadyScheduled(
-                            self.info(pending.material.kid(), now).await?,
-                        ))
-                    }
-                }
+                // Ours, or the key of another instance that rotated first.
+                let pending = self
+                    .snapshot()
+                    .pending_key(now)
+                    .map(|k| k.material.kid().to_owned())
+                    .ok_or_else(|| KeyError::Corrupt("the next key is not published".into()))?;
+                let info = self.info(&pending, now).await?;
+                Ok(if scheduled && pending == kid {
+                    RotationOutcome::Scheduled(info)
+                } else {
+                    RotationOutcome::AlreadyScheduled(info)
+                })
             }
             RotationKind::Immediate => {
                 let mut attempt = 0;
