@@ -4,17 +4,16 @@
 use crate::config::JWKS_CACHE_CONTROL;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 
 /// The JWKS document. Cacheable for `JWKS_MAX_AGE_SECONDS`, which `keys.prepublish` exceeds,
-/// so a cached copy always holds the key that signs next. Readable from any origin.
+/// so a cached copy always holds the key that signs next. CORS comes from the router.
 pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     (
         [
             (CONTENT_TYPE, "application/json"),
             (CACHE_CONTROL, JWKS_CACHE_CONTROL),
-            (ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
         state.keys.jwks_json(),
     )

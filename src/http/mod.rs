@@ -46,8 +46,12 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/logout", post(account::logout))
-        .route("/token", post(token::token))
-        .route("/jwks.json", get(jwks::jwks))
+        .merge(
+            Router::new()
+                .route("/token", post(token::token))
+                .route("/jwks.json", get(jwks::jwks))
+                .layer(cors::layer()),
+        )
         .merge(metadata::routes(&state.config).layer(cors::layer()))
         .merge(register::routes(max_body).layer(cors::layer()))
         .layer(DefaultBodyLimit::max(max_body))

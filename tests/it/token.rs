@@ -851,3 +851,63 @@ fn a_resources() -> Vec<mcp_authd::config::ResourceConfig> {
         scope_descriptions: Default::default(),
     }]
 }
+
+#[tokio::test]
+async fn token_and_jwks_answer_cors_preflights_for_browser_clients() {
+    let app = app().await;
+    for path in ["/token", "/jwks.json"] {
+        let preflight = app
+            .http
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, mcp-protocol-version",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        assert_eq!(
+            preflight.headers()["access-control-allow-origin"],
+            "*",
+            "{path}"
+        );
+        assert!(
+            preflight
+                .headers()
+                .get("access-control-allow-credentials")
+                .is_none()
+        );
+    }
+    let jwks = app
+        .http
+        .get(app.url("/jwks.json"))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        jwks.headers()
+            .get_all("access-control-allow-origin")
+            .iter()
+            .count(),
+        1
+    );
+    let page = app
+        .http
+        .get(app.url("/authorize"))
+        .header("origin", "http://localhost:6274")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers().get("access-control-allow-origin").is_none(),
+        "never CORS on /authorize"
+    );
+}
