@@ -48,6 +48,21 @@ pub async fn serve(
     .await
 }
 
+/// Serves the admin router (`/metrics`, `/healthz`, `/readyz`) on `http.admin_listen`.
+pub async fn serve_admin(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::admin_router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
 /// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     if config.open_resource_mode() {
@@ -66,7 +81,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .spawn_refresher(Duration::from_secs(REFRESH_INTERVAL_SECONDS));
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
     let sweeps = crate::maintenance::spawn(state.clone());
-    let served = serve(state.clone(), listener, shutdown_signal()).await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let admin = match state.config.http.admin_listen {
+        Some(addr) => {
+            let admin_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on http.admin_listen {addr}"))?;
+            tracing::info!(%addr, "serving /metrics on the admin address");
+            Some(tokio::spawn(serve_admin(
+                state.clone(),
+                admin_listener,
+                stopped(stopping.clone()),
+            )))
+        }
+        None => None,
+    };
+    let served = serve(state.clone(), listener, stopped(stopping)).await;
+    if let Some(admin) = admin {
+        admin.await??;
+    }
     key_refresher.abort();
     sweeps.abort();
     served?;

@@ -4,6 +4,7 @@ use crate::clients::cimd::CimdFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::metrics::Metrics;
 use crate::net::IpNet;
 use crate::store::Store;
 use crate::tokens::keyring::Keyring;
@@ -38,6 +39,8 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             registration_limiter,
             login_limiter,
             cimd,
+            metrics: Metrics::new(),
         })))
     }
 }

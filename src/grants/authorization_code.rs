@@ -132,6 +132,7 @@ async fn revoke_replayed(
     now: i64,
 ) -> Result<(), GrantError> {
     tracing::warn!(client_id = %code.client_id, "authorization code replayed; revoking its tokens");
+    state.metrics.code_reuse_detected();
     if let Some(family) = &code.family_id {
         state.store.revoke_refresh_family(family, now).await?;
     }

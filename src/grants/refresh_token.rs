@@ -134,6 +134,7 @@ async fn replay(
     let Some(successor) = successor.filter(|s| s.rotated_at.is_none() && s.revoked_at.is_none())
     else {
         tracing::warn!(client_id = %rotated.client_id, "refresh token reuse detected; revoking its family");
+        state.metrics.refresh_reuse_detected();
         state
             .store
             .revoke_refresh_family(&rotated.family_id, now)

@@ -393,6 +393,7 @@ pub async fn login(
         Some(user) if verified && !user.disabled => user,
         _ => {
             tracing::info!(%ip, "sign-in failed");
+            state.metrics.login_failed();
             for key in &limit_keys {
                 limiter.record(key, now);
             }
@@ -419,6 +420,7 @@ pub async fn login(
         .create_session(&opaque::hash(&session_id), &user.id, now, now + ttl)
         .await?;
     tracing::info!(user_id = %user.id, "signed in");
+    state.metrics.login_succeeded();
     let next = match request {
         Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
         None => format!("{}/account", state.config.issuer),

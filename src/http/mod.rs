@@ -13,6 +13,7 @@ mod health;
 pub mod json;
 mod jwks;
 mod metadata;
+pub mod observe;
 mod pages;
 pub mod rate_limit;
 mod register;
@@ -21,19 +22,20 @@ mod token;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-
-/// The span every request runs in: the path only, since query strings can carry codes.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-}
 
 /// Builds the application router with its middleware.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.http.max_body_bytes;
     let timeout = state.config.http.request_timeout.as_std();
+    // With `http.admin_listen` set, /metrics is served only there (see `admin_router`).
+    let metrics = if state.config.http.admin_listen.is_none() {
+        Router::new().route("/metrics", get(observe::metrics))
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -54,11 +56,22 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(metadata::routes(&state.config).layer(cors::layer()))
         .merge(register::routes(max_body).layer(cors::layer()))
+        .merge(metrics)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state)
+}
+
+/// The router of `http.admin_listen`: metrics and health, for the operator's network only.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use super::form::FormParams;
 use crate::grants::{self, GrantError};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -18,6 +19,19 @@ pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
     FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let answer = issue(&state, &headers, &params).await;
+    if let Err(error) = &answer {
+        state.metrics.token_refused(error.error.code.as_str());
+    }
+    answer
+}
+
+/// Authenticates the client and runs its grant.
+async fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
 ) -> Result<Response, ApiError> {
     let grant_type = match params.require("grant_type")? {
         "authorization_code" => GrantType::AuthorizationCode,
@@ -31,7 +45,7 @@ pub async fn token(
             .into());
         }
     };
-    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    let client = client_auth::authenticate(state, headers, params).await?;
     if !client.settings.grant_types.contains(&grant_type) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -41,16 +55,17 @@ pub async fn token(
     }
     let result = match grant_type {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(&state, &client, &params).await
+            grants::authorization_code::exchange(state, &client, params).await
         }
-        GrantType::RefreshToken => grants::refresh_token::exchange(&state, &client, &params).await,
+        GrantType::RefreshToken => grants::refresh_token::exchange(state, &client, params).await,
         GrantType::ClientCredentials => {
-            grants::client_credentials::exchange(&state, &client, &params).await
+            grants::client_credentials::exchange(state, &client, params).await
         }
     };
     match result {
         Ok(tokens) => {
             tracing::info!(client_id = %client.id, grant = %grant_type, "tokens issued");
+            state.metrics.tokens_issued(grant_type.as_str());
             let mut response = Json(&tokens).into_response();
             no_store(&mut response);
             Ok(response)

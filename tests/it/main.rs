@@ -10,6 +10,7 @@ mod health;
 mod helpers;
 mod keys;
 mod metadata;
+mod ops;
 mod register;
 mod store_suite;
 mod token;
