@@ -1,5 +1,5 @@
-//! Periodic housekeeping that runs beside the server: today, deleting dynamic clients that
-//! were registered but never used.
+//! Periodic housekeeping that runs beside the server: deleting dynamic clients that were
+//! registered but never used, and audit events past `audit.retention`.
 
 use crate::state::AppState;
 use crate::store::StoreResult;
@@ -21,6 +21,16 @@ pub async fn sweep_unused_clients(state: &AppState) -> StoreResult<u64> {
     Ok(deleted)
 }
 
+/// Deletes audit events older than `audit.retention`; returns how many went.
+pub async fn sweep_audit_events(state: &AppState) -> StoreResult<u64> {
+    let retention = state.config.audit.retention.as_i64();
+    let deleted = crate::audit::prune(&state.store, &state.clock, retention).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "pruned audit events past audit.retention");
+    }
+    Ok(deleted)
+}
+
 /// Runs every sweep now and then every [`SWEEP_INTERVAL`] until the task is aborted.
 pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -30,6 +40,9 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
             ticks.tick().await;
             if let Err(error) = sweep_unused_clients(&state).await {
                 tracing::warn!(%error, "unused-client sweep failed; retrying next interval");
+            }
+            if let Err(error) = sweep_audit_events(&state).await {
+                tracing::warn!(%error, "audit-event sweep failed; retrying next interval");
             }
         }
     })

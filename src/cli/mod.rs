@@ -1,5 +1,6 @@
 //! The command line: one binary that serves and administers, parsed with clap.
 
+mod audit;
 mod clients;
 mod grants;
 mod healthcheck;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Show and rotate the access-token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Read the stored security events (sign-ins, consents, client and key changes).
+    Audit(audit::AuditArgs),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -124,6 +127,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_store(config, out, async |ctx| keys::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
+        Command::Audit(args) => {
+            with_store(config, out, async |ctx| audit::run(ctx, args).await).await
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! response, and family revocation on any other reuse.
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::{resource, scope};
@@ -135,6 +136,7 @@ async fn replay(
     else {
         tracing::warn!(client_id = %rotated.client_id, "refresh token reuse detected; revoking its family");
         state.metrics.refresh_reuse_detected();
+        state.audit(reuse_event(rotated)).await;
         state
             .store
             .revoke_refresh_family(&rotated.family_id, now)
@@ -154,6 +156,17 @@ async fn replay(
         refresh_token: Some(successor_token.to_owned()),
         scope: scope.to_owned(),
     })
+}
+
+/// The audit event of a refresh token presented again outside the window.
+fn reuse_event(token: &RefreshToken) -> AuditEvent {
+    let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
+        .client(&token.client_id)
+        .with("family_id", token.family_id.as_str());
+    match &token.user_id {
+        Some(user) => event.user(user),
+        None => event,
+    }
 }
 
 fn access_grant<'a>(

@@ -2,7 +2,10 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
+use mcp_authd::audit::{AuditEvent, AuditKind};
+use mcp_authd::clock::Clock;
 use mcp_authd::server;
+use mcp_authd::store::AuditFilter;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
@@ -221,5 +224,283 @@ async fn with_an_admin_address_metrics_leave_the_public_listener() {
     assert_eq!(ready.status(), 200);
     let _ = tx.send(());
     task.await.unwrap().unwrap();
+    app.stop().await;
+}
+
+/// The stored audit events' kinds, oldest first.
+async fn audit_kinds(app: &TestApp) -> Vec<String> {
+    events(app, AuditFilter::default())
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
+async fn events(app: &TestApp, mut filter: AuditFilter) -> Vec<mcp_authd::store::AuditRecord> {
+    filter.limit = 1_000;
+    app.state.store.list_audit_events(&filter).await.unwrap()
+}
+
+/// Runs the real binary against the app's database and returns stdout (asserting success).
+async fn cli(app: &TestApp, args: &[&str]) -> String {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+    command
+        .args(args)
+        .arg("--data-dir")
+        .arg(app.db.dir.path())
+        .current_dir(app.db.dir.path())
+        .env("DATABASE_URL", &app.db.url)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
+        command.env_remove(key);
+    }
+    let output = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn sign_ins_consents_revocations_and_reuse_are_audited() {
+    let app = TestApp::spawn().await;
+    let first_key = audit_kinds(&app).await;
+    assert_eq!(first_key, ["key_rotated"], "the first key is recorded");
+    let user_id = create_user(&app, "alice").await;
+
+    // A failed sign-in, with the attempted name and the reason kept for operators.
+    let client = public_client(&app).await;
+    let page = app
+        .http
+        .get(authorize_url(&app, &client, &Pkce::new(), &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let failed = submit_login(&app, &page, "alice", "not the password").await;
+    assert_eq!(failed.status(), 401);
+
+    // Then a sign-in, a consent, a code exchange and two refreshes, then reuse.
+    let pkce = Pkce::new();
+    let params = authorize(&app, &client, &pkce, "alice", &[]).await;
+    let (_, body) = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    let after_token = audit_kinds(&app).await;
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let form = |t: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", t.to_owned()),
+            ("client_id", client.clone()),
+        ]
+    };
+    let send = |form: Vec<(&'static str, String)>| {
+        let request = app.http.post(app.url("/token")).form(&form).send();
+        async move { request.await.unwrap() }
+    };
+    let next: Value = send(form(&refresh)).await.json().await.unwrap();
+    send(form(next["refresh_token"].as_str().unwrap())).await;
+    assert_eq!(send(form(&refresh)).await.status(), 400);
+    // The code again.
+    let replay = post_token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &client),
+        ],
+    )
+    .await;
+    assert_eq!(replay.0, 400);
+
+    // The person revokes the application on the account page.
+    let html = app
+        .http
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let revoked = app
+        .http
+        .post(app.url("/account/revoke"))
+        .form(&[
+            ("csrf", hidden(&html, "csrf").unwrap()),
+            ("client_id", client.clone()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+
+    assert_eq!(
+        after_token,
+        [
+            "key_rotated",
+            "login_failed",
+            "login_succeeded",
+            "consent_given"
+        ],
+        "a successful /token writes no audit event"
+    );
+    let all = events(&app, AuditFilter::default()).await;
+    let kinds: Vec<&str> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds[4..],
+        [
+            "refresh_reuse_detected",
+            "code_reuse_detected",
+            "consent_revoked"
+        ]
+    );
+    let failure = &all[1];
+    assert_eq!(failure.user_id.as_deref(), Some(user_id.as_str()));
+    assert_eq!(failure.ip.as_deref(), Some("127.0.0.1"));
+    let detail: Value = serde_json::from_str(&failure.detail).unwrap();
+    assert_eq!(detail["reason"], "wrong_password");
+    assert_eq!(detail["username"], "alice");
+    assert!(
+        !all.iter().any(|e| e.detail.contains("not the password")),
+        "never a password"
+    );
+    assert_eq!(all[3].client_id.as_deref(), Some(client.as_str()));
+    for e in &all[2..] {
+        assert_eq!(e.user_id.as_deref(), Some(user_id.as_str()), "{}", e.kind);
+    }
+    let mine = events(
+        &app,
+        AuditFilter {
+            client_id: Some(client.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(mine.len(), 4, "consent, reuse twice, revocation");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() {
+    let app = TestApp::spawn().await;
+    let registered: Value = app
+        .http
+        .post(app.url("/register"))
+        .json(&serde_json::json!({
+            "client_name": "Dyn",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dynamic = registered["client_id"].as_str().unwrap();
+    let token = registered["registration_access_token"].as_str().unwrap();
+    let deleted = app
+        .http
+        .delete(app.url(&format!("/register/{dynamic}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    let created: Value = serde_json::from_str(
+        &cli(
+            &app,
+            &[
+                "clients",
+                "create",
+                "--name",
+                "Ops",
+                "--public",
+                "--redirect-uri",
+                REDIRECT,
+                "--json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    let cli_client = created["client_id"].as_str().unwrap();
+    cli(&app, &["clients", "update", cli_client, "--name", "Ops 2"]).await;
+    cli(&app, &["grants", "revoke", "--client", cli_client]).await;
+    cli(&app, &["keys", "rotate"]).await;
+
+    let out = cli(&app, &["audit", "--json", "--since", "1h"]).await;
+    let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = listed.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "key_rotated",
+            "client_registered",
+            "client_deleted",
+            "client_registered",
+            "client_updated",
+            "grant_revoked",
+            "key_rotated"
+        ]
+    );
+    assert_eq!(listed[1]["client_id"], dynamic);
+    assert_eq!(listed[1]["ip"], "127.0.0.1");
+    assert_eq!(listed[1]["detail"]["via"], "registration_endpoint");
+    assert_eq!(listed[3]["detail"]["via"], "cli");
+    assert_eq!(listed[6]["detail"]["rotation"], "scheduled");
+
+    let only: Vec<Value> =
+        serde_json::from_str(&cli(&app, &["audit", "--json", "--client", cli_client]).await)
+            .unwrap();
+    assert_eq!(only.len(), 3);
+    let text = cli(&app, &["audit", "--since", "2000-01-01"]).await;
+    assert!(text.starts_with("TIME (UTC)") && text.contains("client_updated"));
+    let future = cli(
+        &app,
+        &["audit", "--json", "--since", "2999-01-01T00:00:00Z"],
+    )
+    .await;
+    assert_eq!(future.trim(), "[]");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sweep_prunes_audit_events_past_the_retention() {
+    let clock = Clock::fixed(1_800_000_000);
+    let app = TestApp::spawn_with_clock(clock.clone(), |c| {
+        c.audit.retention = mcp_authd::config::Seconds(86_400)
+    })
+    .await;
+    app.state
+        .audit(AuditEvent::new(AuditKind::GrantRevoked).with("n", 1))
+        .await;
+    clock.advance(86_400 - 1);
+    app.state
+        .audit(AuditEvent::new(AuditKind::GrantRevoked).with("n", 2))
+        .await;
+    clock.advance(2);
+    let pruned = mcp_authd::maintenance::sweep_audit_events(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2, "the first key's event and the first revocation");
+    let left = events(&app, AuditFilter::default()).await;
+    assert_eq!(left.len(), 1);
+    assert!(left[0].detail.contains("\"n\":2"));
     app.stop().await;
 }
