@@ -8,7 +8,6 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::keyring::{Keyring, REFRESH_INTERVAL_SECONDS};
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -33,19 +32,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (for at most `http.shutdown_timeout`).
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = http::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = http::router(state.clone());
+    http::listener::serve(state, listener, app, shutdown).await
 }
 
 /// Serves the admin router (`/metrics`, `/healthz`, `/readyz`) on `http.admin_listen`.
@@ -54,13 +49,8 @@ pub async fn serve_admin(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = http::admin_router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = http::admin_router(state.clone());
+    http::listener::serve(state, listener, app, shutdown).await
 }
 
 /// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.

@@ -16,6 +16,9 @@ const LOGIN_LIMITER_KEYS: usize = 100_000;
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
 
+/// Keys the token-failure limiter tracks at most (one per client and client IP).
+const TOKEN_LIMITER_KEYS: usize = 100_000;
+
 /// Shared, immutable-after-start application state; cloning is one reference count.
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<App>);
@@ -39,6 +42,8 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
+    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
+    pub token_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
 }
@@ -63,6 +68,11 @@ impl AppState {
             config.login.failure_window.0,
             LOGIN_LIMITER_KEYS,
         );
+        let token_limiter = RateLimiter::new(
+            config.tokens.max_failures,
+            config.tokens.failure_window.0,
+            TOKEN_LIMITER_KEYS,
+        );
         let cimd = CimdFetcher::new(&config.cimd)?;
         Ok(Self(Arc::new(App {
             config,
@@ -73,6 +83,7 @@ impl AppState {
             registration_limiter,
             login_limiter,
             cimd,
+            token_limiter,
             metrics: Metrics::new(),
         })))
     }

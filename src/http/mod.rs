@@ -12,6 +12,8 @@ pub mod form;
 mod health;
 pub mod json;
 mod jwks;
+pub mod limits;
+pub mod listener;
 mod metadata;
 pub mod observe;
 mod pages;
@@ -61,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
+        ))
+        .layer(from_fn_with_state(
+            limits::Limits::new(&state),
+            limits::limit,
         ))
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)

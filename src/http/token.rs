@@ -2,6 +2,7 @@
 //! answer with `Cache-Control: no-store` either way.
 
 use super::client_auth;
+use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::grants::{self, GrantError};
@@ -14,15 +15,29 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-/// `POST /token`.
+/// `POST /token`. Failures are counted per client and client IP; past
+/// `tokens.max_failures` in `tokens.failure_window` the pair gets 429 until the window ends.
 pub async fn token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
+    let client = client_auth::claimed_client_id(&headers, &params).unwrap_or_default();
+    let key = format!("{client}\u{0}{ip}");
+    let now = state.clock.now();
+    if let Err(retry) = state.token_limiter.peek(&key, now) {
+        tracing::warn!(client_id = %client, %ip, "token request refused: too many failures");
+        return Ok(retry.into_json_response("too many failed token requests"));
+    }
     let answer = issue(&state, &headers, &params).await;
     if let Err(error) = &answer {
         state.metrics.token_refused(error.error.code.as_str());
+        if error.error.code != ErrorCode::TemporarilyUnavailable
+            && error.error.code != ErrorCode::ServerError
+        {
+            state.token_limiter.record(&key, now);
+        }
     }
     answer
 }

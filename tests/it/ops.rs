@@ -7,7 +7,9 @@ use mcp_authd::clock::Clock;
 use mcp_authd::server;
 use mcp_authd::store::AuditFilter;
 use serde_json::Value;
-use tokio::net::TcpListener;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Posts a form to /token and returns the status and JSON body.
 async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
@@ -503,4 +505,269 @@ async fn the_sweep_prunes_audit_events_past_the_retention() {
     assert_eq!(left.len(), 1);
     assert!(left[0].detail.contains("\"n\":2"));
     app.stop().await;
+}
+
+/// Sends raw bytes on a new connection and returns what the server answered before closing
+/// or going quiet for `wait`.
+async fn raw(app: &TestApp, bytes: &[u8], wait: Duration) -> String {
+    let mut stream = TcpStream::connect(app.state.config.listen).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    read_some(&mut stream, wait).await
+}
+
+async fn read_some(stream: &mut TcpStream, wait: Duration) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the server closed the connection (EOF or reset) within `wait`.
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(wait, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_a_clean_answer_in_the_endpoints_shape() {
+    let app = TestApp::spawn_with(|c| c.http.max_body_bytes = 2_048).await;
+    let big = "x=".to_owned() + &"a".repeat(4_000);
+    let token = app
+        .http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 400, "RFC 6749 5.2");
+    let body: Value = token.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("2048 bytes")
+    );
+    let login = app
+        .http
+        .post(app.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 413);
+    assert!(login.text().await.unwrap().contains("<html"));
+    // Without a Content-Length, the limit is found while reading: still a page, not text.
+    let chunk = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+    let answer = raw(
+        &app,
+        format!(
+            "POST /login HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{chunk}"
+        )
+        .as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("text/html"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let app = TestApp::spawn_with(|c| c.http.max_header_bytes = 8_192).await;
+    let answer = raw(
+        &app,
+        format!(
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "a".repeat(10_000)
+        )
+        .as_bytes(),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let fine = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-fine", "a".repeat(4_000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_and_the_connection_cap_holds() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.idle_timeout = mcp_authd::config::Seconds(1);
+        c.http.max_connections = 2;
+    })
+    .await;
+    let addr = app.state.config.listen;
+    // A client that opens a connection and sends half a request head.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost:")
+        .await
+        .unwrap();
+    // A keep-alive connection that goes quiet after one request.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let first = read_some(&mut idle, Duration::from_millis(300)).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    // Both slots are taken: a third connection is closed at once.
+    let mut third = TcpStream::connect(addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    assert!(closed_within(&mut third, Duration::from_millis(500)).await);
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(3)).await,
+        "slow head"
+    );
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(3)).await,
+        "idle keep-alive"
+    );
+    // Slots are free again.
+    let after = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let text = after.text().await.unwrap();
+    assert_eq!(
+        sample(&text, "mcp_authd_http_connections_refused_total"),
+        Some(1.0)
+    );
+    app.stop().await;
+}
+
+/// Starts a /token request whose body never finishes, so it stays in flight.
+async fn hanging_token_request(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            b"POST /token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\ngrant_type=",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_cap_or_the_timeout_get_503_json() {
+    let app = TestApp::spawn_with(|c| {
+        c.http.max_in_flight = 1;
+        c.http.request_timeout = mcp_authd::config::Seconds(2);
+    })
+    .await;
+    let mut hanging = hanging_token_request(app.state.config.listen).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = app
+        .http
+        .post(app.url("/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shed.status(), 503);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body: Value = shed.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "probes are never shed");
+    // The hanging request itself times out with JSON, not an empty 503.
+    let answer = read_some(&mut hanging, Duration::from_secs(4)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("temporarily_unavailable"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn token_failures_are_limited_per_client_and_address_with_429() {
+    let app = TestApp::spawn_with(|c| c.tokens.max_failures = 3).await;
+    let bad = |client: &'static str| {
+        let request = app
+            .http
+            .post(app.url("/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "nope"),
+                ("client_id", client),
+            ])
+            .send();
+        async move { request.await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(bad("guessing-client").await.status(), 401);
+    }
+    let refused = bad("guessing-client").await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0 && retry <= 60);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_eq!(bad("another-client").await.status(), 401, "per client");
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        sample(&text, "mcp_authd_rate_limited_total{limiter=\"token\"}"),
+        Some(1.0)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_within_the_bound() {
+    let db = crate::helpers::TestDb::new().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = crate::helpers::test_config(&db);
+    config.issuer = format!("http://{addr}");
+    config.http.shutdown_timeout = mcp_authd::config::Seconds(2);
+    let state = server::build_state(config, Clock::system()).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(state, listener, async move {
+        let _ = rx.await;
+    }));
+    // One request in flight that will finish, one that never will.
+    let mut finishing = hanging_token_request(addr).await;
+    let mut stuck = hanging_token_request(addr).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+    finishing
+        .write_all(format!("client_credentials&pad={}", "a".repeat(66)).as_bytes())
+        .await
+        .unwrap();
+    let answer = read_some(&mut finishing, Duration::from_secs(1)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    server.await.unwrap().unwrap();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(4),
+        "the stuck request is cut off at http.shutdown_timeout: {waited:?}"
+    );
+    drop(stuck.write_all(b"x").await);
 }
