@@ -41,16 +41,7 @@ impl From<StoreError> for ApiError {
 /// Logs a storage failure in full and returns the client-safe error for it: 503 when the
 /// database is unreachable (so clients retry), 500 otherwise.
 pub fn store_failure(error: &StoreError) -> OAuthError {
-    let unavailable = matches!(
-        error,
-        StoreError::Database(
-            sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-        ) | StoreError::Connect(_)
-    );
-    if unavailable {
+    if error.is_unavailable() {
         tracing::warn!(%error, "database unavailable");
         OAuthError::unavailable()
     } else {

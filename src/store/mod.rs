@@ -27,8 +27,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// How long a statement waits for a locked SQLite file or a free PostgreSQL connection.
+/// How long a statement waits for a locked SQLite file or a free PostgreSQL connection, and
+/// (PostgreSQL `lock_timeout`) for a row or table lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// PostgreSQL `statement_timeout` while serving: a stalled database fails requests with a
+/// retryable error instead of holding connections until the request timeout.
+const STATEMENT_TIMEOUT: &str = "15s";
 
 /// Storage failures, phrased for the operator; never carries a secret.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +64,34 @@ impl StoreError {
         move |e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what),
             _ => StoreError::Database(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the database is unreachable, restarting, overloaded or stalled rather than
+    /// refusing this operation: the client may retry, so it deserves 503, not 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect(_) => true,
+            StoreError::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_),
+            ) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                matches!(
+                    code.as_ref(),
+                    // PostgreSQL: statement or lock timeout, shutdown, cannot connect now,
+                    // too many connections, any connection exception.
+                    "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "53300"
+                    // SQLite: busy, locked, busy snapshot (after the busy timeout).
+                    | "5" | "6" | "517" | "261" | "262"
+                ) || code.starts_with("08")
+            }),
+            _ => false,
         }
     }
 }
@@ -158,7 +191,11 @@ impl Store {
     async fn connect_postgres(raw: &str) -> StoreResult<Self> {
         let shown = redact_database_url(raw);
         let options = PgConnectOptions::from_str(raw)
-            .map_err(|e| StoreError::Connect(format!("invalid database URL {shown}: {e}")))?;
+            .map_err(|e| StoreError::Connect(format!("invalid database URL {shown}: {e}")))?
+            .options([
+                ("lock_timeout", format!("{}s", BUSY_TIMEOUT.as_secs())),
+                ("statement_timeout", STATEMENT_TIMEOUT.to_owned()),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(BUSY_TIMEOUT)
@@ -212,12 +249,30 @@ impl Store {
         })
     }
 
-    /// Brings the schema up to date; safe to call from several processes at once.
+    /// Brings the schema up to date; safe to call from several processes at once (PostgreSQL:
+    /// sqlx's advisory lock; SQLite: the write lock held throughout).
     pub async fn migrate(&self) -> StoreResult<()> {
         match &self.backend {
-            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Backend::Postgres(pool) => {
+                // Migrations may wait for another instance's migration lock and may run
+                // long: no serving timeouts on the connection that applies them.
+                let mut conn = pool.acquire().await?;
+                for set in ["SET lock_timeout = 0", "SET statement_timeout = 0"] {
+                    sqlx::query(set).execute(&mut *conn).await?;
+                }
+                let migrated = sqlx::migrate!("migrations/postgres").run(&mut *conn).await;
+                for reset in ["RESET lock_timeout", "RESET statement_timeout"] {
+                    sqlx::query(reset).execute(&mut *conn).await?;
+                }
+                migrated?
+            }
             Backend::Sqlite { writer, .. } => {
-                sqlx::migrate!("migrations/sqlite").run(writer).await?
+                // sqlx takes no lock on SQLite: hold the write lock for the whole migration,
+                // so a second process starting at the same moment waits (busy timeout) and
+                // then finds the schema up to date instead of applying it twice.
+                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                sqlx::migrate!("migrations/sqlite").run(&mut *tx).await?;
+                tx.commit().await?;
             }
         }
         Ok(())

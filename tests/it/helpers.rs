@@ -114,6 +114,16 @@ impl TestApp {
         Self::start(db, clock, adjust).await
     }
 
+    /// Starts an instance on the database at `url` (another process's, or one reached
+    /// through a relay), with its own data directory.
+    pub async fn spawn_beside_url(url: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb {
+            url: url.to_owned(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        Self::start(db, Clock::system(), adjust).await
+    }
+
     async fn start(db: TestDb, clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
