@@ -39,7 +39,8 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(http.idle_timeout.as_std())
-        .max_buf_size(http.max_header_bytes);
+        // hyper refuses buffers under 8 KiB (configuration validation says so first).
+        .max_buf_size(http.max_header_bytes.max(8_192));
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -450,7 +450,29 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both hanging requests are in flight (the metrics request itself is the third).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let in_flight = text
+            .lines()
+            .find_map(|l| l.strip_prefix("mcp_authd_http_requests_in_flight "))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if in_flight >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hanging requests never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let signalled = Instant::now();
     server.terminate().await;
     tokio::time::sleep(Duration::from_millis(300)).await;

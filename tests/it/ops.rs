@@ -655,6 +655,18 @@ async fn idle_and_slow_connections_are_closed_and_the_connection_cap_holds() {
     app.stop().await;
 }
 
+/// Waits (at most 10 s) until `n` requests are being served.
+async fn wait_in_flight(state: &mcp_authd::state::AppState, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while state.metrics.in_flight() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "requests never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts a /token request whose body never finishes, so it stays in flight.
 async fn hanging_token_request(addr: std::net::SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -675,7 +687,7 @@ async fn requests_past_the_in_flight_cap_or_the_timeout_get_503_json() {
     })
     .await;
     let mut hanging = hanging_token_request(app.state.config.listen).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_in_flight(&app.state, 1).await;
     let shed = app
         .http
         .post(app.url("/token"))
@@ -743,13 +755,13 @@ async fn shutdown_lets_in_flight_requests_finish_within_the_bound() {
     config.http.shutdown_timeout = mcp_authd::config::Seconds(2);
     let state = server::build_state(config, Clock::system()).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(state, listener, async move {
+    let server = tokio::spawn(server::serve(state.clone(), listener, async move {
         let _ = rx.await;
     }));
     // One request in flight that will finish, one that never will.
     let mut finishing = hanging_token_request(addr).await;
     let mut stuck = hanging_token_request(addr).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_in_flight(&state, 2).await;
     let started = std::time::Instant::now();
     tx.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
