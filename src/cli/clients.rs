@@ -301,16 +301,8 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
     }
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
 
-    let was_confidential = client.settings.auth_method.is_confidential();
-    let (secret, secret_hash) = match (was_confidential, settings.auth_method.is_confidential()) {
-        (false, true) => {
-            let secret = opaque::new_secret();
-            let hash = opaque::hash(&secret);
-            (Some(secret), Some(Some(hash)))
-        }
-        (true, false) => (None, Some(None)),
-        _ => (None, None),
-    };
+    let (secret, secret_hash) =
+        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: args.resource_server,

@@ -1,6 +1,6 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -112,10 +112,7 @@ pub async fn exchange(
             .await?;
         None
     };
-    if let Some(grant_id) = &stored.grant_id {
-        state.store.touch_grant(grant_id, now).await?;
-    }
-    state.store.mark_client_used(&client.id, now).await?;
+    record_use(state, stored.grant_id.as_deref(), &client.id, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

@@ -2,7 +2,7 @@
 //! short idempotent window for clients that refresh from several processes or lost a
 //! response, and family revocation on any other reuse.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::{resource, scope};
@@ -99,10 +99,7 @@ pub async fn exchange(
         };
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
-    if let Some(grant_id) = &current.grant_id {
-        state.store.touch_grant(grant_id, now).await?;
-    }
-    state.store.mark_client_used(&client.id, now).await?;
+    record_use(state, current.grant_id.as_deref(), &client.id, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

@@ -1,7 +1,7 @@
 //! `/account`: the signed-in person's connected applications, with revocation and sign-out.
 
 use super::authorize::{login_page, see_other, url_host};
-use super::browser::{Browser, origin_allowed, with_cookies};
+use super::browser::{Browser, with_cookies};
 use super::cookies::SESSION;
 use super::pages::{AccountPage, AppView, GrantView, PageResponse, error_page, page};
 use crate::clock::format_utc as timestamp;
@@ -103,8 +103,7 @@ async fn signed_in_form(
         ))
     })?;
     let browser = Browser::load(state, headers).await?;
-    if !origin_allowed(headers, &state.config.issuer)
-        || !browser.csrf_ok(params.get("csrf"))
+    if !browser.form_is_genuine(headers, &state.config.issuer, params.get("csrf"))
         || browser.session.is_none()
     {
         return Err(PageResponse::new(error_page(

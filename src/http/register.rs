@@ -273,17 +273,8 @@ async fn update(
     } = parse_registration(&body, &state.config.registration.allowed_redirect_schemes)
         .map_err(error)?;
 
-    let was_confidential = client.settings.auth_method.is_confidential();
-    let (new_secret, secret_hash) = match (was_confidential, settings.auth_method.is_confidential())
-    {
-        (false, true) => {
-            let secret = opaque::new_secret();
-            let hash = opaque::hash(&secret);
-            (Some(secret), Some(Some(hash)))
-        }
-        (true, false) => (None, Some(None)),
-        _ => (None, None),
-    };
+    let (new_secret, secret_hash) =
+        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: None,
