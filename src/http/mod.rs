@@ -46,7 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))
         .route("/logout", post(account::logout))
-        .route("/token", post(token::token))
+        .merge(
+            Router::new()
+                .route("/token", post(token::token))
+                .layer(cors::layer()),
+        )
         .route("/jwks.json", get(jwks::jwks))
         .merge(metadata::routes(&state.config).layer(cors::layer()))
         .merge(register::routes(max_body).layer(cors::layer()))

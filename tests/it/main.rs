@@ -4,6 +4,7 @@
 mod authorize;
 mod cimd;
 mod cli;
+mod doctor;
 mod flow;
 mod health;
 mod helpers;
