@@ -68,7 +68,7 @@ pub async fn require_token(
         return challenge(
             StatusCode::UNAUTHORIZED,
             &guard.missing_token_challenge(),
-            "invalid_token",
+            None,
             "an access token is required",
         );
     };
@@ -78,7 +78,7 @@ pub async fn require_token(
             return challenge(
                 StatusCode::UNAUTHORIZED,
                 &guard.invalid_token_challenge(why),
-                "invalid_token",
+                Some("invalid_token"),
                 why,
             );
         }
@@ -99,7 +99,7 @@ pub async fn require_token(
         return challenge(
             StatusCode::FORBIDDEN,
             &guard.insufficient_scope_challenge(),
-            "insufficient_scope",
+            Some("insufficient_scope"),
             "the token lacks the required scope",
         );
     }
@@ -122,10 +122,15 @@ fn bearer_token(request: &Request) -> Option<String> {
 fn challenge(
     status: StatusCode,
     www_authenticate: &str,
-    error: &str,
+    error: Option<&str>,
     description: &str,
 ) -> Response {
-    let body = serde_json::json!({ "error": error, "error_description": description }).to_string();
+    // Like the header, the body names no error when no token came (RFC 6750 3.1).
+    let body = match error {
+        Some(error) => serde_json::json!({ "error": error, "error_description": description }),
+        None => serde_json::json!({ "error_description": description }),
+    }
+    .to_string();
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
