@@ -1,6 +1,7 @@
 //! The command line: one binary that serves and administers, parsed with clap.
 
 mod clients;
+pub mod doctor;
 mod grants;
 mod healthcheck;
 mod keys;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Show and rotate the access-token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Check a deployment from outside, as an MCP client meets it.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -88,6 +91,10 @@ pub struct Context {
 
 /// Loads configuration from the process environment and runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The doctor looks from outside: it needs no configuration, database or keys.
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::run(args, Output::new(cli.json)).await;
+    }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let (listen, issuer) = match &cli.command {
@@ -124,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_store(config, out, async |ctx| keys::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
+        Command::Doctor(args) => doctor::run(&args, out).await,
     }
 }
 

@@ -5,6 +5,7 @@ mod authorize;
 mod browser;
 mod cimd;
 mod cli;
+mod doctor;
 mod flow;
 mod health;
 mod helpers;
