@@ -1,5 +1,5 @@
 //! A real browser (headless Chromium through chromedriver) signs in, approves, follows the
-//! redirect, and revokes the grant on `/account`. With `MCP_AUTHD_SCREENSHOTS=1` it saves
+//! redirect, and revokes the grant on `/account`. With `TEST_SCREENSHOTS=1` it saves
 //! the pages under `docs/screenshots/` for the README.
 
 use crate::flow::*;
@@ -24,12 +24,12 @@ struct Browser {
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium, or `None` when they are not installed
-    /// (then `MCP_AUTHD_REQUIRE_BROWSER=1`, set by `.ci/run`, turns the skip into a failure).
+    /// (then `TEST_REQUIRE_BROWSER=1`, set by `.ci/run`, turns the skip into a failure).
     async fn start() -> Option<Self> {
         if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
             assert!(
-                std::env::var_os("MCP_AUTHD_REQUIRE_BROWSER").is_none(),
-                "MCP_AUTHD_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+                std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
+                "TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
             );
             eprintln!("skipping the browser test: install Debian's chromium and chromium-driver");
             return None;
@@ -122,7 +122,7 @@ impl Browser {
 
     /// Saves a screenshot at `width`×`height` when screenshots were asked for.
     async fn screenshot(&self, name: &str, width: u32, height: u32) {
-        if std::env::var_os("MCP_AUTHD_SCREENSHOTS").is_none() {
+        if std::env::var_os("TEST_SCREENSHOTS").is_none() {
             return;
         }
         self.client.set_window_size(width, height).await.unwrap();

@@ -3,19 +3,11 @@
 
 use crate::helpers::{TestApp, TestDb};
 use std::path::Path;
-use tokio::process::Command;
 
 /// Runs `mcp-authd ARGS` in `dir` with no configuration from the environment.
 async fn mcp_authd(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG");
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
-        command.env_remove(key);
-    }
+    let mut command = crate::helpers::binary();
+    command.args(args).current_dir(dir);
     let out = command.output().await.unwrap();
     (
         out.status.code().unwrap_or(-1),
