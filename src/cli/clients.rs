@@ -227,7 +227,7 @@ pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::Delete { id } => {
             find(ctx, &id).await?;
-            ctx.store.delete_client(&id).await?;
+            ctx.store.delete_client(&id, ctx.clock.now()).await?;
             ctx.out
                 .note(&format!("deleted client {id} with its grants and tokens"));
             Ok(())

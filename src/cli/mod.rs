@@ -7,6 +7,7 @@ mod keys;
 mod output;
 mod password_input;
 mod resources;
+mod tokens;
 mod users;
 
 use crate::clock::Clock;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Show and rotate the access-token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Introspect a token; revoke every token of a person or a client.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -122,6 +126,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => {
             with_store(config, out, async |ctx| keys::run(ctx, command).await).await
+        }
+        Command::Tokens(command) => {
+            with_store(config, out, async |ctx| tokens::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
     }

@@ -138,6 +138,8 @@ async fn revoke_replayed(
     if let Some(jti) = &code.access_jti {
         let horizon = now + state.config.tokens.access_token_ttl.as_i64();
         state.store.revoke_access_token(jti, horizon, now).await?;
+        state.revoked.note_revoked(jti, horizon);
     }
+    state.revoked.invalidate();
     Ok(())
 }

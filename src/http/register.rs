@@ -309,9 +309,11 @@ async fn remove(
     let client = authorized_client(&state, &headers, &client_id).await?;
     state
         .store
-        .delete_client(&client.id)
+        .delete_client(&client.id, state.clock.now())
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
+    state.revoked.invalidate();
+    state.principals.forget_client(&client.id);
     tracing::info!(client_id = %client.id, "deleted a dynamically registered client");
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);
