@@ -7,6 +7,7 @@ mod cli;
 mod flow;
 mod health;
 mod helpers;
+mod introspection;
 mod keys;
 mod metadata;
 mod register;
