@@ -4,6 +4,8 @@ use crate::clients::cimd::CimdFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::introspection::principals::{self, Principals};
+use crate::introspection::revoked::{self, RevokedTokens};
 use crate::net::IpNet;
 use crate::store::Store;
 use crate::tokens::keyring::Keyring;
@@ -38,6 +40,10 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
+    /// Revoked access-token ids, mirrored in memory with bounded staleness.
+    pub revoked: RevokedTokens,
+    /// People and clients as introspection sees them, remembered briefly.
+    pub principals: Principals,
 }
 
 impl AppState {
@@ -61,6 +67,8 @@ impl AppState {
             LOGIN_LIMITER_KEYS,
         );
         let cimd = CimdFetcher::new(&config.cimd)?;
+        let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
+        let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
         Ok(Self(Arc::new(App {
             config,
             store,
@@ -70,6 +78,8 @@ impl AppState {
             registration_limiter,
             login_limiter,
             cimd,
+            revoked,
+            principals,
         })))
     }
 }

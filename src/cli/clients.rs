@@ -227,7 +227,7 @@ pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::Delete { id } => {
             find(ctx, &id).await?;
-            ctx.store.delete_client(&id).await?;
+            ctx.store.delete_client(&id, ctx.clock.now()).await?;
             ctx.out
                 .note(&format!("deleted client {id} with its grants and tokens"));
             Ok(())
@@ -257,7 +257,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
     let secret = auth_method.is_confidential().then(opaque::new_secret);
     let new = NewClient {
-        id: opaque::random_base64url(16),
+        id: opaque::new_id(),
         settings,
         source: ClientSource::Cli,
         secret_hash: secret.as_deref().map(opaque::hash),

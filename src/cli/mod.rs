@@ -8,6 +8,7 @@ mod keys;
 mod output;
 mod password_input;
 mod resources;
+mod tokens;
 mod users;
 
 use crate::clock::Clock;
@@ -64,6 +65,9 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Check a deployment from outside, as an MCP client meets it.
     Doctor(doctor::DoctorArgs),
+    /// Introspect a token; revoke every token of a person or a client.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -129,6 +133,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => {
             with_store(config, out, async |ctx| keys::run(ctx, command).await).await
+        }
+        Command::Tokens(command) => {
+            with_store(config, out, async |ctx| tokens::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
         Command::Doctor(args) => doctor::run(&args, out).await,

@@ -85,7 +85,7 @@ pub async fn exchange(
         let family_expires_at = stored.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
         let new = NewRefreshToken {
             token_hash: opaque::hash(&token),
-            family_id: opaque::random_base64url(16),
+            family_id: opaque::new_id(),
             parent_hash: None,
             grant_id: stored.grant_id.clone(),
             client_id: client.id.clone(),
@@ -135,6 +135,8 @@ async fn revoke_replayed(
     if let Some(jti) = &code.access_jti {
         let horizon = now + state.config.tokens.access_token_ttl.as_i64();
         state.store.revoke_access_token(jti, horizon, now).await?;
+        state.revoked.note_revoked(jti, horizon);
     }
+    state.revoked.invalidate();
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn mint_access_token(
     let (jti, iat, exp) = match grant.reuse {
         Some((jti, iat, exp)) => (jti.to_owned(), iat, exp),
         None => (
-            opaque::random_base64url(16),
+            opaque::new_id(),
             now,
             now + state.config.tokens.access_token_ttl.as_i64(),
         ),

@@ -135,6 +135,7 @@ async fn replay(
             .store
             .revoke_refresh_family(&rotated.family_id, now)
             .await?;
+        state.revoked.invalidate();
         return Err(OAuthError::invalid_grant("the refresh token was already used").into());
     };
     let reuse = Some((

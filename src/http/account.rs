@@ -155,6 +155,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
     };
     let revoked = state.store.revoke_grants(&ids, now).await?;
+    state.revoked.invalidate();
     tracing::info!(user_id = %session.user.id, revoked, "grants revoked by their owner");
     Ok(see_other(&format!(
         "{}/account?revoked=1",

@@ -174,7 +174,7 @@ async fn register(
         .then(opaque::new_secret);
     let registration_token = opaque::new_secret();
     let new = NewClient {
-        id: opaque::random_base64url(16),
+        id: opaque::new_id(),
         settings,
         source: ClientSource::Dynamic,
         secret_hash: client_secret.as_deref().map(opaque::hash),
@@ -300,9 +300,11 @@ async fn remove(
     let client = authorized_client(&state, &headers, &client_id).await?;
     state
         .store
-        .delete_client(&client.id)
+        .delete_client(&client.id, state.clock.now())
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
+    state.revoked.invalidate();
+    state.principals.forget_client(&client.id);
     tracing::info!(client_id = %client.id, "deleted a dynamically registered client");
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);

@@ -45,7 +45,7 @@ impl TestDb {
 async fn fresh_postgres_database(base: &str) -> String {
     let name = format!(
         "t_{}",
-        mcp_authd::tokens::opaque::random_base64url(9)
+        mcp_authd::tokens::opaque::new_id()
             .to_lowercase()
             .replace(['-', '_'], "x")
     );

@@ -9,6 +9,7 @@ mod doctor;
 mod flow;
 mod health;
 mod helpers;
+mod introspection;
 mod keys;
 mod metadata;
 mod register;

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// A confidential `client_credentials` client allowed `scope`; returns (id, secret).
 async fn machine_client(pair: &Pair, scope: &str) -> (String, String) {
     let secret = opaque::new_secret();
-    let id = opaque::random_base64url(16);
+    let id = opaque::new_id();
     pair.state
         .store
         .create_client(
