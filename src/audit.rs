@@ -34,6 +34,8 @@ pub enum AuditKind {
     ConsentRevoked,
     /// An operator revoked grants with `mcp-authd grants revoke`.
     GrantRevoked,
+    /// An operator revoked every token of a person or a client with `mcp-authd tokens revoke`.
+    TokensRevoked,
     /// A client was registered (dynamic registration or the CLI).
     ClientRegistered,
     /// A client's settings or secret changed.
@@ -50,13 +52,14 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for validating `--kind` style input and for documentation.
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 13] = [
         Self::LoginSucceeded,
         Self::LoginFailed,
         Self::ConsentGiven,
         Self::ConsentDenied,
         Self::ConsentRevoked,
         Self::GrantRevoked,
+        Self::TokensRevoked,
         Self::ClientRegistered,
         Self::ClientUpdated,
         Self::ClientDeleted,
@@ -74,6 +77,7 @@ impl AuditKind {
             Self::ConsentDenied => "consent_denied",
             Self::ConsentRevoked => "consent_revoked",
             Self::GrantRevoked => "grant_revoked",
+            Self::TokensRevoked => "tokens_revoked",
             Self::ClientRegistered => "client_registered",
             Self::ClientUpdated => "client_updated",
             Self::ClientDeleted => "client_deleted",

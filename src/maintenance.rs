@@ -1,5 +1,6 @@
 //! Periodic housekeeping that runs beside the server: deleting dynamic clients that were
-//! registered but never used, and audit events past `audit.retention`.
+//! registered but never used, forgetting revocations of access tokens that have expired, and
+//! pruning audit events past `audit.retention`.
 
 use crate::state::AppState;
 use crate::store::StoreResult;
@@ -31,6 +32,19 @@ pub async fn sweep_audit_events(state: &AppState) -> StoreResult<u64> {
     Ok(deleted)
 }
 
+/// Deletes the records of revoked access tokens that have expired anyway (they no longer
+/// verify, so nothing needs to remember them); returns how many went.
+pub async fn sweep_revoked_access_tokens(state: &AppState) -> StoreResult<u64> {
+    let swept = state
+        .store
+        .sweep_revoked_access_tokens(state.clock.now())
+        .await?;
+    if swept > 0 {
+        tracing::info!(swept, "forgot revocations of expired access tokens");
+    }
+    Ok(swept)
+}
+
 /// Runs every sweep now and then every [`SWEEP_INTERVAL`] until the task is aborted.
 pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -43,6 +57,9 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
             }
             if let Err(error) = sweep_audit_events(&state).await {
                 tracing::warn!(%error, "audit-event sweep failed; retrying next interval");
+            }
+            if let Err(error) = sweep_revoked_access_tokens(&state).await {
+                tracing::warn!(%error, "revoked-token sweep failed; retrying next interval");
             }
         }
     })

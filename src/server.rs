@@ -3,6 +3,7 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http;
+use crate::introspection::revoked;
 use crate::secret::redact_database_url;
 use crate::state::AppState;
 use crate::store::Store;
@@ -12,13 +13,19 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Opens and migrates the database, loads the signing keys (creating the first one if
-/// needed), then assembles the state shared by server and CLI.
+/// needed) and the revoked access-token ids, then assembles the state shared by server and CLI.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
     let keys = Keyring::load(&store, &config, &clock)
         .await
         .context("loading the access-token signing keys")?;
-    AppState::new(config, store, clock, keys)
+    let state = AppState::new(config, store, clock, keys)?;
+    state
+        .revoked
+        .refresh()
+        .await
+        .context("loading the revoked access tokens")?;
+    Ok(state)
 }
 
 /// Connects to the configured database and brings its schema up to date.
@@ -33,14 +40,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 }
 
 /// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (for at most `http.shutdown_timeout`).
+/// finish (for at most `http.shutdown_timeout`). While it serves, the revoked access-token
+/// ids are re-read every [`revoked::REFRESH_INTERVAL`], which keeps introspection off the
+/// database.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let revocations = state.revoked.spawn_refresher(revoked::REFRESH_INTERVAL);
     let app = http::router(state.clone());
-    http::listener::serve(state, listener, app, shutdown).await
+    let served = http::listener::serve(state, listener, app, shutdown).await;
+    revocations.abort();
+    served
 }
 
 /// Serves the admin router (`/metrics`, `/healthz`, `/readyz`) on `http.admin_listen`.

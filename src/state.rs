@@ -4,6 +4,8 @@ use crate::clients::cimd::CimdFetcher;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
+use crate::introspection::principals::{self, Principals};
+use crate::introspection::revoked::{self, RevokedTokens};
 use crate::metrics::Metrics;
 use crate::net::IpNet;
 use crate::store::Store;
@@ -46,6 +48,10 @@ pub struct App {
     pub token_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
+    /// Revoked access-token ids, mirrored in memory with bounded staleness.
+    pub revoked: RevokedTokens,
+    /// People and clients as introspection sees them, remembered briefly.
+    pub principals: Principals,
 }
 
 impl AppState {
@@ -74,6 +80,8 @@ impl AppState {
             TOKEN_LIMITER_KEYS,
         );
         let cimd = CimdFetcher::new(&config.cimd)?;
+        let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
+        let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
         Ok(Self(Arc::new(App {
             config,
             store,
@@ -85,6 +93,8 @@ impl AppState {
             cimd,
             token_limiter,
             metrics: Metrics::new(),
+            revoked,
+            principals,
         })))
     }
 }

@@ -230,7 +230,7 @@ pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
         }
         ClientsCommand::Delete { id } => {
             find(ctx, &id).await?;
-            ctx.store.delete_client(&id).await?;
+            ctx.store.delete_client(&id, ctx.clock.now()).await?;
             ctx.audit(AuditEvent::new(AuditKind::ClientDeleted).client(&id))
                 .await;
             ctx.out
@@ -262,7 +262,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
     let secret = auth_method.is_confidential().then(opaque::new_secret);
     let new = NewClient {
-        id: opaque::random_base64url(16),
+        id: opaque::new_id(),
         settings,
         source: ClientSource::Cli,
         secret_hash: secret.as_deref().map(opaque::hash),
@@ -308,16 +308,8 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
     }
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
 
-    let was_confidential = client.settings.auth_method.is_confidential();
-    let (secret, secret_hash) = match (was_confidential, settings.auth_method.is_confidential()) {
-        (false, true) => {
-            let secret = opaque::new_secret();
-            let hash = opaque::hash(&secret);
-            (Some(secret), Some(Some(hash)))
-        }
-        (true, false) => (None, Some(None)),
-        _ => (None, None),
-    };
+    let (secret, secret_hash) =
+        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: args.resource_server,

@@ -2,12 +2,14 @@
 
 mod audit;
 mod clients;
+pub mod doctor;
 mod grants;
 mod healthcheck;
 mod keys;
 mod output;
 mod password_input;
 mod resources;
+mod tokens;
 mod users;
 
 use crate::clock::Clock;
@@ -64,6 +66,11 @@ pub enum Command {
     Keys(keys::KeysCommand),
     /// Read the stored security events (sign-ins, consents, client and key changes).
     Audit(audit::AuditArgs),
+    /// Check a deployment from outside, as an MCP client meets it.
+    Doctor(doctor::DoctorArgs),
+    /// Introspect a token; revoke every token of a person or a client.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -91,6 +98,10 @@ pub struct Context {
 
 /// Loads configuration from the process environment and runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The doctor looks from outside: it needs no configuration, database or keys.
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::run(args, Output::new(cli.json)).await;
+    }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
     let (listen, issuer) = match &cli.command {
@@ -126,10 +137,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => {
             with_store(config, out, async |ctx| keys::run(ctx, command).await).await
         }
+        Command::Tokens(command) => {
+            with_store(config, out, async |ctx| tokens::run(ctx, command).await).await
+        }
         Command::Resources(command) => resources::run(&config, out, command),
         Command::Audit(args) => {
             with_store(config, out, async |ctx| audit::run(ctx, args).await).await
         }
+        Command::Doctor(args) => doctor::run(&args, out).await,
     }
 }
 

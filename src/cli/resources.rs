@@ -1,8 +1,10 @@
-//! `mcp-authd resources list`: the MCP servers this server issues tokens for.
+//! `mcp-authd resources list | metadata URI`: the MCP servers this server issues tokens for,
+//! and what each must serve so that MCP clients find this server.
 
 use super::Output;
 use super::output::table;
 use crate::config::Config;
+use crate::oauth::protected_resource::advise;
 use serde::Serialize;
 
 /// Subcommands of `resources`.
@@ -10,6 +12,11 @@ use serde::Serialize;
 pub enum ResourcesCommand {
     /// List the configured MCP servers and their scopes.
     List,
+    /// Print the RFC 9728 metadata and the WWW-Authenticate header an MCP server should serve.
+    Metadata {
+        /// The MCP server's resource URI, e.g. https://mcp.example.com/mcp.
+        uri: String,
+    },
 }
 
 #[derive(Serialize)]
@@ -21,7 +28,13 @@ struct Listing<'a> {
 
 /// Runs one `resources` subcommand.
 pub fn run(config: &Config, out: Output, command: ResourcesCommand) -> anyhow::Result<()> {
-    let ResourcesCommand::List = command;
+    let command_uri = match command {
+        ResourcesCommand::List => None,
+        ResourcesCommand::Metadata { uri } => Some(uri),
+    };
+    if let Some(uri) = command_uri {
+        return metadata(config, out, &uri);
+    }
     let default = config
         .default_resource
         .as_deref()
@@ -49,5 +62,33 @@ pub fn run(config: &Config, out: Output, command: ResourcesCommand) -> anyhow::R
             })
             .collect();
         table(&["RESOURCE", "NAME", "SCOPES", "DEFAULT SCOPES"], &rows)
+    })
+}
+
+/// `resources metadata URI`: the document and the challenge, ready to copy.
+fn metadata(config: &Config, out: Output, uri: &str) -> anyhow::Result<()> {
+    let advice = advise(config, uri)?;
+    if config.open_resource_mode() {
+        out.note(
+            "note: open-resource mode (no [[resources]] configured): clients must send this URI as \
+             the resource parameter, or their tokens' audience is the issuer instead",
+        );
+    }
+    out.data(&advice, || {
+        let document = serde_json::to_string_pretty(&advice.metadata).unwrap_or_default();
+        format!(
+            "Serve this JSON at {url}:\n\n{document}\n\n\
+             Answer a request without a valid access token with 401 and:\n\n\
+             WWW-Authenticate: {challenge}\n\n\
+             Answer a token without a needed scope with 403 and (SCOPE = the scopes needed):\n\n\
+             WWW-Authenticate: {insufficient}\n\n\
+             Accept only JWTs with typ at+jwt, iss {issuer:?}, aud {resource:?}, an unexpired exp \
+             and the scope, signed by a key from {issuer}/jwks.json.\n",
+            url = advice.metadata_url,
+            challenge = advice.www_authenticate,
+            insufficient = advice.www_authenticate_insufficient_scope,
+            issuer = config.issuer,
+            resource = advice.metadata.resource,
+        )
     })
 }

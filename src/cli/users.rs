@@ -35,7 +35,8 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Stop a person from logging in and end their sessions.
+    /// Stop a person from logging in and end their sessions; their tokens are inactive while
+    /// they stay disabled (`tokens revoke --user` ends them for good).
     Disable {
         /// Login name.
         username: String,
@@ -97,7 +98,7 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Enable { username } => set_disabled(ctx, &username, false).await,
         UsersCommand::Delete { username } => {
             find(ctx, &username).await?;
-            ctx.store.delete_user(&username).await?;
+            ctx.store.delete_user(&username, now).await?;
             ctx.out.note(&format!(
                 "deleted user {username} with their sessions, grants and tokens"
             ));

@@ -4,9 +4,11 @@ pub mod cimd;
 
 use crate::http::error::store_failure;
 use crate::oauth::cimd::is_document_url;
+use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::state::AppState;
 use crate::store::{Client, ClientSource, NewClient};
+use crate::tokens::opaque;
 use serde_json::Value;
 
 /// The one way the authorize and token endpoints look a client up.
@@ -70,4 +72,22 @@ pub async fn resolve_client(
         .map_err(|e| store_failure(&e))?;
     state.cimd.remember(client_id, now, fetched.ttl);
     Ok(Some(client))
+}
+
+/// What an auth-method change does to a client's secret: a public client becoming
+/// confidential gets a new secret (shown once), a confidential one becoming public loses it.
+/// Returns the new plaintext secret, if any, and the `ClientUpdate::secret_hash` to apply.
+pub fn secret_transition(
+    from: AuthMethod,
+    to: AuthMethod,
+) -> (Option<String>, Option<Option<String>>) {
+    match (from.is_confidential(), to.is_confidential()) {
+        (false, true) => {
+            let secret = opaque::new_secret();
+            let hash = opaque::hash(&secret);
+            (Some(secret), Some(Some(hash)))
+        }
+        (true, false) => (None, Some(None)),
+        _ => (None, None),
+    }
 }

@@ -1,6 +1,6 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
@@ -86,7 +86,7 @@ pub async fn exchange(
         let family_expires_at = stored.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
         let new = NewRefreshToken {
             token_hash: opaque::hash(&token),
-            family_id: opaque::random_base64url(16),
+            family_id: opaque::new_id(),
             parent_hash: None,
             grant_id: stored.grant_id.clone(),
             client_id: client.id.clone(),
@@ -113,10 +113,7 @@ pub async fn exchange(
             .await?;
         None
     };
-    if let Some(grant_id) = &stored.grant_id {
-        state.store.touch_grant(grant_id, now).await?;
-    }
-    state.store.mark_client_used(&client.id, now).await?;
+    record_use(state, stored.grant_id.as_deref(), &client.id, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
@@ -142,6 +139,8 @@ async fn revoke_replayed(
     if let Some(jti) = &code.access_jti {
         let horizon = now + state.config.tokens.access_token_ttl.as_i64();
         state.store.revoke_access_token(jti, horizon, now).await?;
+        state.revoked.note_revoked(jti, horizon);
     }
+    state.revoked.invalidate();
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! `grant_type=client_credentials` (RFC 6749 4.4): a confidential client acting for itself.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::oauth::params::Params;
 use crate::oauth::resource;
 use crate::state::AppState;
@@ -31,10 +31,7 @@ pub async fn exchange(
             reuse: None,
         },
     )?;
-    state
-        .store
-        .mark_client_used(&client.id, state.clock.now())
-        .await?;
+    record_use(state, None, &client.id, state.clock.now()).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

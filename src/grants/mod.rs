@@ -62,6 +62,20 @@ pub struct MintedAccessToken {
     pub expires_in: i64,
 }
 
+/// Notes that tokens were issued: "last used" for the grant (account page) and the client
+/// (so unused dynamic registrations can be told apart).
+pub async fn record_use(
+    state: &AppState,
+    grant_id: Option<&str>,
+    client_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(grant_id) = grant_id {
+        state.store.touch_grant(grant_id, now).await?;
+    }
+    state.store.mark_client_used(client_id, now).await
+}
+
 /// Signs an RFC 9068 access token with the active key.
 pub fn mint_access_token(
     state: &AppState,
@@ -71,7 +85,7 @@ pub fn mint_access_token(
     let (jti, iat, exp) = match grant.reuse {
         Some((jti, iat, exp)) => (jti.to_owned(), iat, exp),
         None => (
-            opaque::random_base64url(16),
+            opaque::new_id(),
             now,
             now + state.config.tokens.access_token_ttl.as_i64(),
         ),

@@ -2,7 +2,7 @@
 //! short idempotent window for clients that refresh from several processes or lost a
 //! response, and family revocation on any other reuse.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token};
+use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -100,10 +100,7 @@ pub async fn exchange(
         };
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
-    if let Some(grant_id) = &current.grant_id {
-        state.store.touch_grant(grant_id, now).await?;
-    }
-    state.store.mark_client_used(&client.id, now).await?;
+    record_use(state, current.grant_id.as_deref(), &client.id, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
@@ -141,6 +138,7 @@ async fn replay(
             .store
             .revoke_refresh_family(&rotated.family_id, now)
             .await?;
+        state.revoked.invalidate();
         return Err(OAuthError::invalid_grant("the refresh token was already used").into());
     };
     let reuse = Some((

@@ -1,7 +1,7 @@
 //! `/account`: the signed-in person's connected applications, with revocation and sign-out.
 
 use super::authorize::{login_page, see_other, url_host};
-use super::browser::{Browser, origin_allowed, with_cookies};
+use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{AccountPage, AppView, GrantView, PageResponse, error_page, page};
@@ -105,8 +105,7 @@ async fn signed_in_form(
         ))
     })?;
     let browser = Browser::load(state, headers).await?;
-    if !origin_allowed(headers, &state.config.issuer)
-        || !browser.csrf_ok(params.get("csrf"))
+    if !browser.form_is_genuine(headers, &state.config.issuer, params.get("csrf"))
         || browser.session.is_none()
     {
         return Err(PageResponse::new(error_page(
@@ -163,6 +162,7 @@ pub async fn revoke(
         }
     };
     let revoked = state.store.revoke_grants(&ids, now).await?;
+    state.revoked.invalidate();
     tracing::info!(user_id = %session.user.id, revoked, "grants revoked by their owner");
     let event = AuditEvent::new(AuditKind::ConsentRevoked).user(&session.user.id);
     let event = match params.get("client_id") {

@@ -1,7 +1,7 @@
 //! `/authorize` (RFC 6749 4.1.1), the sign-in and consent steps it leads to, and issuing
 //! the code (RFC 6749 4.1.2, RFC 9207 `iss`).
 
-use super::browser::{Browser, origin_allowed, with_cookies};
+use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{
@@ -355,7 +355,7 @@ pub async fn login(
 ) -> PageResult {
     let params = parse_page_params(&body)?;
     let browser = Browser::load(&state, &headers).await?;
-    if !origin_allowed(&headers, &state.config.issuer) || !browser.csrf_ok(params.get("csrf")) {
+    if !browser.form_is_genuine(&headers, &state.config.issuer, params.get("csrf")) {
         return Err(PageResponse::new(with_cookies(
             error_page(
                 StatusCode::FORBIDDEN,
@@ -548,7 +548,7 @@ pub async fn consent_decision(
 ) -> PageResult {
     let params = parse_page_params(&body)?;
     let browser = Browser::load(&state, &headers).await?;
-    if !origin_allowed(&headers, &state.config.issuer) || !browser.csrf_ok(params.get("csrf")) {
+    if !browser.form_is_genuine(&headers, &state.config.issuer, params.get("csrf")) {
         return Err(PageResponse::new(error_page(
             StatusCode::FORBIDDEN,
             "This form has expired",

@@ -61,6 +61,12 @@ impl Browser {
             && submitted.is_some_and(|s| bool::from(s.as_bytes().ct_eq(expected.as_bytes())))
     }
 
+    /// Whether a form post is genuine: sent from this browser (its CSRF token) and not from
+    /// a foreign origin.
+    pub fn form_is_genuine(&self, headers: &HeaderMap, issuer: &str, csrf: Option<&str>) -> bool {
+        origin_allowed(headers, issuer) && self.csrf_ok(csrf)
+    }
+
     /// Cookies the response must set (the binding on a first visit).
     pub fn set_cookies(&self) -> Vec<HeaderValue> {
         if self.new_binding {
@@ -77,7 +83,7 @@ impl Browser {
 }
 
 /// Refuses cross-site form posts: no Origin, `null` (sent under `no-referrer`), or our own.
-pub fn origin_allowed(headers: &HeaderMap, issuer: &str) -> bool {
+fn origin_allowed(headers: &HeaderMap, issuer: &str) -> bool {
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None | Some("null") => true,
         Some(origin) => url::Url::parse(issuer)

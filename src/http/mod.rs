@@ -10,6 +10,7 @@ pub mod cors;
 pub mod error;
 pub mod form;
 mod health;
+mod introspect;
 pub mod json;
 mod jwks;
 pub mod limits;
@@ -19,6 +20,7 @@ pub mod observe;
 mod pages;
 pub mod rate_limit;
 mod register;
+mod revoke;
 mod token;
 
 use crate::state::AppState;
@@ -59,6 +61,12 @@ pub fn router(state: AppState) -> Router {
         .merge(metadata::routes(&state.config).layer(cors::layer()))
         .merge(register::routes(max_body).layer(cors::layer()))
         .merge(metrics)
+        .merge(
+            Router::new()
+                .route("/introspect", post(introspect::introspect))
+                .route("/revoke", post(revoke::revoke))
+                .layer(cors::layer()),
+        )
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

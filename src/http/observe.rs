@@ -34,7 +34,7 @@ fn request_id(request: &Request, trusted_peer: bool) -> HeaderValue {
         });
     match forwarded {
         Some(value) => value.clone(),
-        None => HeaderValue::from_str(&opaque::random_base64url(12))
+        None => HeaderValue::from_str(&opaque::new_id())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
     }
 }

@@ -183,7 +183,7 @@ async fn register(
         .then(opaque::new_secret);
     let registration_token = opaque::new_secret();
     let new = NewClient {
-        id: opaque::random_base64url(16),
+        id: opaque::new_id(),
         settings,
         source: ClientSource::Dynamic,
         secret_hash: client_secret.as_deref().map(opaque::hash),
@@ -286,17 +286,8 @@ async fn update(
     } = parse_registration(&body, &state.config.registration.allowed_redirect_schemes)
         .map_err(error)?;
 
-    let was_confidential = client.settings.auth_method.is_confidential();
-    let (new_secret, secret_hash) = match (was_confidential, settings.auth_method.is_confidential())
-    {
-        (false, true) => {
-            let secret = opaque::new_secret();
-            let hash = opaque::hash(&secret);
-            (Some(secret), Some(Some(hash)))
-        }
-        (true, false) => (None, Some(None)),
-        _ => (None, None),
-    };
+    let (new_secret, secret_hash) =
+        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: None,
@@ -326,9 +317,11 @@ async fn remove(
     let client = authorized_client(&state, &headers, &client_id).await?;
     state
         .store
-        .delete_client(&client.id)
+        .delete_client(&client.id, state.clock.now())
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
+    state.revoked.invalidate();
+    state.principals.forget_client(&client.id);
     tracing::info!(client_id = %client.id, "deleted a dynamically registered client");
     state
         .audit(client_event(AuditKind::ClientDeleted, &client).ip(ip))

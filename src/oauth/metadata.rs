@@ -18,7 +18,28 @@ pub struct GatedEndpoint {
 
 /// Endpoints built separately from discovery. Metadata advertises only what works, so an
 /// entry belongs here exactly while its route is served; remove one to stop advertising it.
-pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[];
+pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[
+    GatedEndpoint {
+        member: "revocation_endpoint",
+        path: "/revoke",
+        auth_methods: Some((
+            "revocation_endpoint_auth_methods_supported",
+            CLIENT_AUTH_METHODS,
+        )),
+    },
+    GatedEndpoint {
+        member: "introspection_endpoint",
+        path: "/introspect",
+        auth_methods: Some((
+            "introspection_endpoint_auth_methods_supported",
+            CLIENT_AUTH_METHODS,
+        )),
+    },
+];
+
+/// How clients authenticate at `/revoke` and `/introspect`: as at `/token`. A public client
+/// (`none`) reaches only the tokens issued to itself.
+const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
 
 /// The metadata document; members in the order RFC 8414 2 lists them.
 #[derive(Clone, Debug, Serialize)]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod metadata;
 pub mod params;
 pub mod pkce;
+pub mod protected_resource;
 pub mod redirect_uri;
 pub mod registration;
 pub mod resource;

@@ -1,7 +1,10 @@
 //! Registered clients, whichever way they arrived.
 
+use super::revocations::record_revoked_access_tokens;
 use super::users::found;
-use super::{Store, StoreError, StoreResult, decode_list, encode_list, read_pool, write_pool};
+use super::{
+    Store, StoreError, StoreResult, decode_list, encode_list, read_pool, transaction, write_pool,
+};
 use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
 
 /// How a client came to exist, which decides who may change it and when it expires.
@@ -50,6 +53,9 @@ pub struct Client {
     pub updated_at: i64,
     /// Last successful token request, unix seconds.
     pub last_used_at: Option<i64>,
+    /// Set by `tokens revoke --client`: every token of this client issued (`iat`) before this
+    /// unix second is revoked, including client_credentials tokens, which are not recorded.
+    pub tokens_revoked_before: Option<i64>,
 }
 
 impl std::fmt::Debug for Client {
@@ -110,6 +116,7 @@ struct ClientRow {
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
+    tokens_revoked_before: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -148,6 +155,7 @@ impl TryFrom<ClientRow> for Client {
             created_at: row.created_at,
             updated_at: row.updated_at,
             last_used_at: row.last_used_at,
+            tokens_revoked_before: row.tokens_revoked_before,
             id: row.id,
         })
     }
@@ -155,7 +163,7 @@ impl TryFrom<ClientRow> for Client {
 
 const CLIENT_COLUMNS: &str = "id, name, source, token_endpoint_auth_method, secret_hash, \
     redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
-    created_at, updated_at, last_used_at";
+    created_at, updated_at, last_used_at, tokens_revoked_before";
 
 fn grant_list(grants: &[GrantType]) -> String {
     encode_list(
@@ -201,6 +209,7 @@ impl Store {
             created_at: now,
             updated_at: now,
             last_used_at: None,
+            tokens_revoked_before: None,
         })
     }
 
@@ -327,15 +336,18 @@ impl Store {
         Ok(deleted)
     }
 
-    /// Deletes a client and, by cascade, its codes, grants and refresh tokens.
-    pub async fn delete_client(&self, id: &str) -> StoreResult<()> {
-        let done = write_pool!(self, |pool| sqlx::query(
-            "DELETE FROM clients WHERE id = $1"
-        )
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+    /// Deletes a client and, by cascade, its codes, grants and refresh tokens. The access
+    /// tokens issued beside them are first recorded as revoked, so they stay inactive even if a
+    /// client with the same id appears again (a client ID metadata document is re-fetched).
+    pub async fn delete_client(&self, id: &str, now: i64) -> StoreResult<()> {
+        let done = transaction!(self, |tx| {
+            let _recorded = record_revoked_access_tokens!(tx, "client_id", id, now);
+            sqlx::query("DELETE FROM clients WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
         found(done, "client")
     }
 }

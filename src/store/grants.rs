@@ -1,7 +1,8 @@
 //! Consents: which person let which client reach which MCP server, with which scopes.
 
+use super::revocations::ACCESS_TOKEN_HORIZON;
 use super::{Store, StoreResult, read_pool, transaction, write_pool};
-use crate::tokens::opaque::random_base64url;
+use crate::tokens::opaque::new_id;
 use serde::Serialize;
 
 /// A remembered consent.
@@ -49,10 +50,6 @@ pub struct GrantFilter {
 
 const GRANT_COLUMNS: &str =
     "g.id, g.user_id, g.client_id, g.resource, g.scope, g.created_at, g.updated_at, g.last_used_at";
-
-/// How long after a code's redemption its access token may still be alive; revocation
-/// entries are kept that long (longer than any configurable access-token lifetime needs).
-const ACCESS_TOKEN_HORIZON: i64 = 86_400;
 
 impl Store {
     /// Records consent, widening an existing grant for the same (person, client, resource)
@@ -105,7 +102,7 @@ impl Store {
                 }
                 None => {
                     let grant = Grant {
-                        id: random_base64url(16),
+                        id: new_id(),
                         user_id: user_id.to_owned(),
                         client_id: client_id.to_owned(),
                         resource: resource.to_owned(),

@@ -1,7 +1,8 @@
 //! People who can log in.
 
-use super::{Store, StoreError, StoreResult, read_pool, write_pool};
-use crate::tokens::opaque::random_base64url;
+use super::revocations::record_revoked_access_tokens;
+use super::{Store, StoreError, StoreResult, read_pool, transaction, write_pool};
+use crate::tokens::opaque::new_id;
 use serde::Serialize;
 
 /// A person (resource owner). The password hash never leaves the store in Debug or JSON.
@@ -43,7 +44,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<User> {
         let user = User {
-            id: random_base64url(16),
+            id: new_id(),
             username: username.to_owned(),
             password_hash: password_hash.to_owned(),
             disabled: false,
@@ -141,15 +142,26 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a person and, by cascade, their sessions, grants, codes and refresh tokens.
-    pub async fn delete_user(&self, username: &str) -> StoreResult<()> {
-        let done = write_pool!(self, |pool| sqlx::query(
-            "DELETE FROM users WHERE username = $1"
+    /// Deletes a person and, by cascade, their sessions, grants, codes and refresh tokens. The
+    /// access tokens issued to them are first recorded as revoked.
+    pub async fn delete_user(&self, username: &str, now: i64) -> StoreResult<()> {
+        let id: Option<String> = read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM users WHERE username = $1"
         )
         .bind(username)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        .fetch_optional(pool)
+        .await)?;
+        let Some(id) = id else {
+            return Err(StoreError::NotFound("user"));
+        };
+        let done = transaction!(self, |tx| {
+            let _recorded = record_revoked_access_tokens!(tx, "user_id", &id, now);
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        });
         found(done, "user")
     }
 }

@@ -173,7 +173,7 @@ fn read_or_generate(path: &Path) -> Result<[u8; 32], KeyError> {
     // process got there first, and nobody ever reads a half-written key.
     let temp = dir.join(format!(
         ".{KEY_FILE_NAME}.{}",
-        crate::tokens::opaque::random_base64url(6)
+        crate::tokens::opaque::new_id()
     ));
     let written =
         write_private(&temp, &STANDARD.encode(key)).and_then(|()| std::fs::hard_link(&temp, path));

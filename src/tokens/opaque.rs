@@ -8,14 +8,19 @@ use subtle::ConstantTimeEq;
 
 /// A new 256-bit random secret in base64url, 43 characters, safe in URLs and form bodies.
 pub fn new_secret() -> String {
-    random_base64url(32)
-}
-
-/// A random identifier of `bytes` bytes in base64url, for ids that need not be secret.
-pub fn random_base64url(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
+    let mut buf = [0u8; 32];
     rand::rng().fill_bytes(&mut buf);
     URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// A new random identifier (client, user, grant, token id): 22 letters and digits, about
+/// 131 bits. Only alphanumerics, so an id never starts with `-` and reads as a CLI flag.
+pub fn new_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..22)
+        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())]))
+        .collect()
 }
 
 /// The form a secret is stored in: high-entropy secrets need no slow hash, only a one-way one.
@@ -31,6 +36,14 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_alphanumeric_and_unique() {
+        let id = new_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(id, new_id());
+    }
 
     #[test]
     fn secrets_are_unique_and_verify_against_their_hash() {

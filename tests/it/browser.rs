@@ -1,5 +1,5 @@
 //! A real browser (headless Chromium through chromedriver) signs in, approves, follows the
-//! redirect, and revokes the grant on `/account`. With `MCP_AUTHD_SCREENSHOTS=1` it saves
+//! redirect, and revokes the grant on `/account`. With `TEST_SCREENSHOTS=1` it saves
 //! the pages under `docs/screenshots/` for the README.
 
 use crate::flow::*;
@@ -24,12 +24,12 @@ struct Browser {
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium, or `None` when they are not installed
-    /// (then `MCP_AUTHD_REQUIRE_BROWSER=1`, set by `.ci/run`, turns the skip into a failure).
+    /// (then `TEST_REQUIRE_BROWSER=1`, set by `.ci/run`, turns the skip into a failure).
     async fn start() -> Option<Self> {
         if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
             assert!(
-                std::env::var_os("MCP_AUTHD_REQUIRE_BROWSER").is_none(),
-                "MCP_AUTHD_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
+                std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
+                "TEST_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing"
             );
             eprintln!("skipping the browser test: install Debian's chromium and chromium-driver");
             return None;
@@ -104,19 +104,25 @@ impl Browser {
             .unwrap();
     }
 
-    async fn text(&self) -> String {
-        self.client
-            .find(Locator::Css("body"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+    /// Waits (up to 15 s) until the page shows `expected`: a click returns before the
+    /// navigation it starts has finished.
+    async fn wait_for_text(&self, expected: &str) -> String {
+        let mut text = String::new();
+        for _ in 0..150 {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await {
+                text = body.text().await.unwrap_or_default();
+                if text.contains(expected) {
+                    return text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never showed {expected:?}; it shows: {text}");
     }
 
     /// Saves a screenshot at `width`×`height` when screenshots were asked for.
     async fn screenshot(&self, name: &str, width: u32, height: u32) {
-        if std::env::var_os("MCP_AUTHD_SCREENSHOTS").is_none() {
+        if std::env::var_os("TEST_SCREENSHOTS").is_none() {
             return;
         }
         self.client.set_window_size(width, height).await.unwrap();
@@ -187,17 +193,15 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
 
     browser.client.set_window_size(1100, 900).await.unwrap();
     browser.client.goto(&url).await.unwrap();
-    assert!(browser.text().await.contains("Sign in"));
+    browser.wait_for_text("Sign in").await;
     browser.screenshot("login", 1100, 900).await;
     browser.fill("username", "alice").await;
     browser.fill("password", PASSWORD).await;
     browser.click("button[type='submit']").await;
 
-    let consent = browser.text().await;
-    assert!(
-        consent.contains("Allow Test Client to access Team Notes?"),
-        "{consent}"
-    );
+    let consent = browser
+        .wait_for_text("Allow Test Client to access Team Notes?")
+        .await;
     assert!(
         consent.contains("Read your notes and notebooks")
             && consent.contains("https://notes.example.com/mcp")
@@ -207,28 +211,25 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
     browser.client.set_window_size(1100, 900).await.unwrap();
     browser.click("button[value='approve']").await;
 
+    browser.wait_for_text("Example app: signed in").await;
     let landed = browser.client.current_url().await.unwrap();
     assert_eq!(landed.path(), "/callback");
     let params: BTreeMap<String, String> = landed.query_pairs().into_owned().collect();
     assert_eq!(params["state"], "st4te");
     assert_eq!(params["iss"], app.base_url);
     assert_eq!(params["code"].len(), 43);
-    assert!(browser.text().await.contains("Example app: signed in"));
 
     browser.client.goto(&app.url("/account")).await.unwrap();
-    let account = browser.text().await;
+    let account = browser.wait_for_text("Connected applications").await;
     assert!(
         account.contains("Test Client") && account.contains("Team Notes"),
         "{account}"
     );
     browser.screenshot("account", 1100, 700).await;
     browser.click("input[name='grant_id'] ~ button").await;
-    assert!(
-        browser
-            .text()
-            .await
-            .contains("No application has access to your account.")
-    );
+    browser
+        .wait_for_text("No application has access to your account.")
+        .await;
     assert!(
         app.state
             .store
@@ -243,7 +244,7 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
         .goto(&app.url("/authorize?client_id=unknown-app&response_type=code"))
         .await
         .unwrap();
-    assert!(browser.text().await.contains("Unknown application"));
+    browser.wait_for_text("Unknown application").await;
     browser.screenshot("error", 1100, 600).await;
     browser.close().await;
 }

@@ -1,6 +1,6 @@
 //! The admin CLI as an operator runs it: the real binary, its exit codes, stdout and stderr.
 
-use crate::helpers::{TestApp, TestDb};
+use crate::helpers::{TestApp, TestDb, binary};
 use std::path::Path;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
@@ -15,25 +15,24 @@ struct Run {
 
 impl Run {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 }
 
 /// Runs `mcp-authd ARGS` in `dir` against `database_url`, feeding `stdin`.
 async fn mcp_authd(dir: &Path, database_url: Option<&str>, args: &[&str], stdin: &str) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+    let mut command = binary();
     command
         .args(args)
         .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
-        command.env_remove(key);
-    }
     if let Some(url) = database_url {
         command.env("DATABASE_URL", url);
     }
@@ -445,7 +444,7 @@ async fn a_bad_configuration_names_the_key() {
     let db = TestDb::new().await;
     let dir = db.dir.path();
     let run = |args: Vec<&'static str>, env: Vec<(&'static str, &'static str)>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+        let mut command = binary();
         command
             .args(args)
             .current_dir(dir)
@@ -575,7 +574,7 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
         probe.local_addr().unwrap().port()
     };
     let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+    let mut child = binary()
         .args(["serve", "--listen", &listen])
         .current_dir(dir.path())
         .env_remove("DATABASE_URL")
@@ -584,7 +583,7 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
         .unwrap();
     let mut healthy = false;
     for _ in 0..100 {
-        let probe = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+        let probe = binary()
             .args(["healthcheck", "--addr", &listen])
             .current_dir(dir.path())
             .output()
@@ -611,7 +610,7 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
     let status = child.wait().await.unwrap();
     assert!(status.success(), "graceful exit: {status:?}");
 
-    let down = Command::new(env!("CARGO_BIN_EXE_mcp-authd"))
+    let down = binary()
         .args(["healthcheck", "--addr", &listen])
         .current_dir(dir.path())
         .output()

@@ -39,7 +39,7 @@ impl Server {
     /// Starts the binary on `port` against `db_url`, with `env` added.
     fn start(db_url: &str, dir: &Path, port: u16, env: &[(&str, &str)]) -> Self {
         let base = format!("http://127.0.0.1:{port}");
-        let log = dir.join(format!("server-{port}-{}.log", opaque::random_base64url(4)));
+        let log = dir.join(format!("server-{port}-{}.log", opaque::new_id()));
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
         command
             .arg("serve")
@@ -121,11 +121,11 @@ impl Server {
 async fn seed(store: &Store, now: i64) -> (String, String) {
     let hash = mcp_authd::password::hash_blocking(PASSWORD).unwrap();
     let user = store
-        .create_user(&opaque::random_base64url(6), &hash, now)
+        .create_user(&opaque::new_id(), &hash, now)
         .await
         .unwrap()
         .id;
-    let client = opaque::random_base64url(16);
+    let client = opaque::new_id();
     store
         .create_client(
             NewClient {

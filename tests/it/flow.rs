@@ -48,7 +48,7 @@ pub async fn create_client(
     scope: Option<&str>,
 ) -> (String, Option<String>) {
     let secret = auth_method.is_confidential().then(opaque::new_secret);
-    let id = opaque::random_base64url(16);
+    let id = opaque::new_id();
     let new = NewClient {
         id: id.clone(),
         settings: ClientSettings {

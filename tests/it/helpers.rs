@@ -45,7 +45,7 @@ impl TestDb {
 async fn fresh_postgres_database(base: &str) -> String {
     let name = format!(
         "t_{}",
-        mcp_authd::tokens::opaque::random_base64url(9)
+        mcp_authd::tokens::opaque::new_id()
             .to_lowercase()
             .replace(['-', '_'], "x")
     );
@@ -174,4 +174,15 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The `mcp-authd` binary with no configuration inherited from the test's environment
+/// (`MCP_AUTHD_*`, `DATABASE_URL`, `RUST_LOG`), so only what a test sets applies.
+pub fn binary() -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
+    command.env_remove("DATABASE_URL").env_remove("RUST_LOG");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
+        command.env_remove(key);
+    }
+    command
 }

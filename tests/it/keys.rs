@@ -42,7 +42,7 @@ fn claims(app: &TestApp, now: i64) -> AccessTokenClaims {
         scope: "mcp:read".into(),
         iat: now,
         exp: now + TTL,
-        jti: mcp_authd::tokens::opaque::random_base64url(16),
+        jti: mcp_authd::tokens::opaque::new_id(),
         auth_time: Some(now - 10),
     }
 }

@@ -41,10 +41,16 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
     assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
     assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
     assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
-    for unbuilt in ["revocation_endpoint", "introspection_endpoint"] {
-        assert!(
-            doc.get(unbuilt).is_none(),
-            "{unbuilt} is advertised only once it is served"
+    for (member, path) in [
+        ("revocation_endpoint", "/revoke"),
+        ("introspection_endpoint", "/introspect"),
+    ] {
+        assert_eq!(doc[member], format!("{issuer}{path}"), "{member} is served");
+        let methods_member = member.replace("_endpoint", "_endpoint_auth_methods_supported");
+        assert_eq!(
+            strings(&doc[methods_member.as_str()]),
+            ["client_secret_basic", "client_secret_post", "none"],
+            "{methods_member}"
         );
     }
     assert_eq!(strings(&doc["response_types_supported"]), ["code"]);

@@ -444,6 +444,7 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
     let cli_client = created["client_id"].as_str().unwrap();
     cli(&app, &["clients", "update", cli_client, "--name", "Ops 2"]).await;
     cli(&app, &["grants", "revoke", "--client", cli_client]).await;
+    cli(&app, &["tokens", "revoke", "--client", cli_client]).await;
     cli(&app, &["keys", "rotate"]).await;
 
     let out = cli(&app, &["audit", "--json", "--since", "1h"]).await;
@@ -458,6 +459,7 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
             "client_registered",
             "client_updated",
             "grant_revoked",
+            "tokens_revoked",
             "key_rotated"
         ]
     );
@@ -465,12 +467,13 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
     assert_eq!(listed[1]["ip"], "127.0.0.1");
     assert_eq!(listed[1]["detail"]["via"], "registration_endpoint");
     assert_eq!(listed[3]["detail"]["via"], "cli");
-    assert_eq!(listed[6]["detail"]["rotation"], "scheduled");
+    assert_eq!(listed[6]["client_id"], cli_client);
+    assert_eq!(listed[7]["detail"]["rotation"], "scheduled");
 
     let only: Vec<Value> =
         serde_json::from_str(&cli(&app, &["audit", "--json", "--client", cli_client]).await)
             .unwrap();
-    assert_eq!(only.len(), 3);
+    assert_eq!(only.len(), 4);
     let text = cli(&app, &["audit", "--since", "2000-01-01"]).await;
     assert!(text.starts_with("TIME (UTC)") && text.contains("client_updated"));
     let future = cli(

@@ -62,7 +62,7 @@ fn refresh(client_id: &str, user_id: &str, secret: &str, family: &str) -> NewRef
         resource: "https://mcp.example.com/mcp".into(),
         scope: "read".into(),
         auth_time: NOW,
-        access_jti: opaque::random_base64url(16),
+        access_jti: opaque::new_id(),
         access_expires_at: NOW + 3_600,
         issued_at: NOW,
         expires_at: NOW + 86_400,
@@ -104,7 +104,7 @@ async fn users_are_created_found_changed_and_deleted() {
     assert_eq!(changed.password_hash, "hash-3");
     assert!(changed.disabled);
 
-    store.delete_user("alice").await.unwrap();
+    store.delete_user("alice", NOW).await.unwrap();
     assert!(
         store
             .find_user_by_username("alice")
@@ -113,7 +113,7 @@ async fn users_are_created_found_changed_and_deleted() {
             .is_none()
     );
     assert!(matches!(
-        store.delete_user("alice").await,
+        store.delete_user("alice", NOW).await,
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
@@ -171,7 +171,7 @@ async fn clients_round_trip_every_setting() {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.list_clients().await.unwrap().len(), 1);
-    store.delete_client("c1").await.unwrap();
+    store.delete_client("c1", NOW).await.unwrap();
     assert!(store.find_client("c1").await.unwrap().is_none());
     assert!(matches!(
         store
@@ -443,7 +443,7 @@ async fn deleting_a_user_or_client_removes_what_hangs_off_it() {
         .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
         .await
         .unwrap();
-    store.delete_user("alice").await.unwrap();
+    store.delete_user("alice", NOW).await.unwrap();
     assert!(
         store
             .find_code(&opaque::hash("code"))
@@ -464,7 +464,7 @@ async fn deleting_a_user_or_client_removes_what_hangs_off_it() {
         .insert_refresh_token(&refresh("c1", &bob.id, "rt2", "fam2"))
         .await
         .unwrap();
-    store.delete_client("c1").await.unwrap();
+    store.delete_client("c1", NOW).await.unwrap();
     assert!(
         store
             .find_refresh_token(&opaque::hash("rt2"))
@@ -547,4 +547,156 @@ async fn only_never_used_dynamic_clients_are_deleted_as_unused() {
         store.mark_client_used("gone", NOW).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn deleting_a_user_or_client_records_their_access_tokens_as_revoked() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let alice = store.create_user("alice", "h", NOW).await.unwrap();
+    let bob = store.create_user("bob", "h", NOW).await.unwrap();
+    let alices = refresh("c1", &alice.id, "rt-a", "fam-a");
+    let bobs = refresh("c1", &bob.id, "rt-b", "fam-b");
+    store.insert_refresh_token(&alices).await.unwrap();
+    store.insert_refresh_token(&bobs).await.unwrap();
+    store
+        .insert_code(&code("c1", &alice.id, "code-a"), NOW)
+        .await
+        .unwrap();
+    store
+        .record_code_tokens(&opaque::hash("code-a"), None, "code-jti")
+        .await
+        .unwrap();
+
+    store.delete_user("alice", NOW + 1).await.unwrap();
+    for jti in [alices.access_jti.as_str(), "code-jti"] {
+        assert!(store.is_access_token_revoked(jti).await.unwrap(), "{jti}");
+    }
+    assert!(
+        !store
+            .is_access_token_revoked(&bobs.access_jti)
+            .await
+            .unwrap()
+    );
+
+    store.delete_client("c1", NOW + 2).await.unwrap();
+    assert!(
+        store
+            .is_access_token_revoked(&bobs.access_jti)
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn revoking_by_person_or_client_ends_their_families_and_access_tokens_only() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    client(&store, "c2").await;
+    let alice = store.create_user("alice", "h", NOW).await.unwrap();
+    let bob = store.create_user("bob", "h", NOW).await.unwrap();
+    let a1 = refresh("c1", &alice.id, "a1", "fam-a1");
+    let a2 = refresh("c2", &alice.id, "a2", "fam-a2");
+    let b1 = refresh("c1", &bob.id, "b1", "fam-b1");
+    let b2 = refresh("c2", &bob.id, "b2", "fam-b2");
+    for token in [&a1, &a2, &b1, &b2] {
+        store.insert_refresh_token(token).await.unwrap();
+    }
+    let revoked = |hash: &str| {
+        let store = store.clone();
+        let hash = opaque::hash(hash);
+        async move {
+            store
+                .find_refresh_token(&hash)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        }
+    };
+
+    let counts = store.revoke_user_tokens(&alice.id, NOW + 1).await.unwrap();
+    assert_eq!(counts.refresh_families, 2);
+    assert_eq!(counts.access_tokens, 2);
+    assert!(revoked("a1").await && revoked("a2").await);
+    assert!(!revoked("b1").await && !revoked("b2").await);
+    assert!(store.is_access_token_revoked(&a2.access_jti).await.unwrap());
+    assert!(!store.is_access_token_revoked(&b1.access_jti).await.unwrap());
+    // Nothing left to revoke: counted as nothing.
+    let again = store.revoke_user_tokens(&alice.id, NOW + 2).await.unwrap();
+    assert_eq!((again.refresh_families, again.access_tokens), (0, 0));
+
+    let counts = store.revoke_client_tokens("c1", NOW + 3).await.unwrap();
+    assert_eq!((counts.refresh_families, counts.access_tokens), (1, 1));
+    assert!(revoked("b1").await && !revoked("b2").await);
+    assert!(store.is_access_token_revoked(&b1.access_jti).await.unwrap());
+    let c1 = store.find_client("c1").await.unwrap().unwrap();
+    assert_eq!(c1.tokens_revoked_before, Some(NOW + 4));
+    let c2 = store.find_client("c2").await.unwrap().unwrap();
+    assert_eq!(c2.tokens_revoked_before, None);
+}
+
+#[tokio::test]
+async fn revocations_are_read_since_a_time_and_swept_once_expired() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .revoke_access_token("old", NOW + 10, NOW)
+        .await
+        .unwrap();
+    store
+        .revoke_access_token("new", NOW + 100, NOW + 5)
+        .await
+        .unwrap();
+    // Recording the same id twice keeps the first record.
+    store
+        .revoke_access_token("new", NOW + 999, NOW + 6)
+        .await
+        .unwrap();
+    let jtis = |rows: Vec<mcp_authd::store::RevokedAccessToken>| {
+        rows.into_iter().map(|r| r.jti).collect::<Vec<_>>()
+    };
+    let all = store
+        .revoked_access_tokens_since(i64::MIN, NOW, 10)
+        .await
+        .unwrap();
+    assert_eq!(all[1].expires_at, NOW + 100);
+    assert_eq!(jtis(all), ["old", "new"]);
+    assert_eq!(
+        jtis(
+            store
+                .revoked_access_tokens_since(NOW + 1, NOW, 10)
+                .await
+                .unwrap()
+        ),
+        ["new"]
+    );
+    assert_eq!(
+        jtis(
+            store
+                .revoked_access_tokens_since(i64::MIN, NOW, 1)
+                .await
+                .unwrap()
+        ),
+        ["old"]
+    );
+    // Expired tokens are not read, and are swept.
+    assert_eq!(
+        jtis(
+            store
+                .revoked_access_tokens_since(i64::MIN, NOW + 10, 10)
+                .await
+                .unwrap()
+        ),
+        ["new"]
+    );
+    assert_eq!(
+        store.sweep_revoked_access_tokens(NOW + 10).await.unwrap(),
+        1
+    );
+    assert!(!store.is_access_token_revoked("old").await.unwrap());
+    assert!(store.is_access_token_revoked("new").await.unwrap());
 }

@@ -1,0 +1,82 @@
+//! The walk with a client from another ecosystem: the MCP TypeScript SDK with its own OAuth
+//! client provider (`examples/ts-client/walk.mjs`), run under Node.js.
+//!
+//! Needs Node.js 18+ and `npm ci` in `examples/ts-client`; `scripts/e2e.sh` does both and
+//! runs this test (it is ignored in a plain `cargo test`). `E2E_NODE` names the node binary.
+
+use crate::harness::{ACCESS_TOKEN_TTL, PASSWORD, Pair, REDIRECT_URI, USERNAME};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+#[tokio::test]
+#[ignore = "needs Node.js and the TypeScript SDK: run scripts/e2e.sh"]
+async fn typescript_sdk_walks_the_whole_flow_with_dynamic_registration() {
+    let pair = Pair::start(|_| {}).await;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ts-client");
+    assert!(
+        dir.join("node_modules/@modelcontextprotocol/sdk").is_dir(),
+        "run `npm ci` in {} (scripts/e2e.sh does)",
+        dir.display()
+    );
+    let node = std::env::var("E2E_NODE").unwrap_or_else(|_| "node".to_owned());
+    let run = tokio::process::Command::new(&node)
+        .arg("walk.mjs")
+        .current_dir(&dir)
+        .env("E2E_MCP_URL", &pair.mcp_url)
+        .env("E2E_ISSUER", &pair.issuer)
+        .env("E2E_USERNAME", USERNAME)
+        .env("E2E_PASSWORD", PASSWORD)
+        .env("E2E_REDIRECT_URI", REDIRECT_URI)
+        .env("E2E_ACCESS_TOKEN_TTL", ACCESS_TOKEN_TTL.to_string())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .expect("the TypeScript walk finishes within 90 s")
+        .unwrap_or_else(|e| panic!("cannot run {node}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "walk.mjs failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("walk.mjs printed no report ({e}):\n{stdout}\n{stderr}"));
+
+    // Discovery led the SDK to mcp-authd, which it registered with; PKCE and RFC 8707.
+    let client_id = report["client_id"].as_str().unwrap();
+    let stored = pair.state.store.find_client(client_id).await.unwrap();
+    assert!(stored.is_some(), "the SDK registered its client");
+    assert_eq!(report["authorization"]["code_challenge_method"], "S256");
+    assert_eq!(report["authorization"]["resource"], pair.mcp_url);
+    assert_eq!(
+        report["authorization"]["scope"], "mcp:tools",
+        "the challenge's scope"
+    );
+
+    // It connected, listed and called the tool, and kept working across the expiry.
+    assert_eq!(report["tools"], serde_json::json!(["whoami"]));
+    assert_eq!(report["before"]["client_id"], client_id);
+    assert_eq!(report["after"]["user"], report["before"]["user"]);
+    let first_access = report["first_access_token"].as_str().unwrap();
+    let first_refresh = report["first_refresh_token"].as_str().unwrap();
+    let second_refresh = report["second_refresh_token"].as_str().unwrap();
+    assert_ne!(
+        report["second_access_token"], first_access,
+        "a refreshed token"
+    );
+    assert_ne!(second_refresh, first_refresh, "the refresh token rotated");
+    let (status, challenge) = pair.call_mcp_with(Some(first_access)).await;
+    assert_eq!(status, 401, "the first access token has expired");
+    assert!(challenge.unwrap().contains("invalid_token"));
+
+    // The spent refresh token is refused, and its reuse ends the whole family.
+    let (status, body) = pair.refresh(client_id, first_refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = pair.refresh(client_id, second_refresh).await;
+    assert_eq!(
+        status, 400,
+        "replaying a spent token revokes its successors"
+    );
+}

@@ -1,0 +1,28 @@
+//! `POST /introspect` (RFC 7662): an authenticated client asks whether a token is active.
+
+use super::client_auth;
+use super::error::{ApiError, no_store};
+use super::form::FormParams;
+use crate::introspection::{self, Caller};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+/// `POST /introspect`: 401 `invalid_client` unless the caller authenticates as a client (RFC
+/// 6749 2.3.1, or `client_id` alone for a public client); then 200 with the answer, which is
+/// `{"active": false}` for any token the caller may not see. `token_type_hint` is ignored.
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    let token = params.require("token")?;
+    let answer = introspection::introspect(&state, Caller::Client(&client), token).await?;
+    tracing::debug!(client_id = %client.id, active = answer.active, "token introspected");
+    let mut response = Json(&answer).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
