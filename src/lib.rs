@@ -1,6 +1,7 @@
 //! mcp-authd: an OAuth 2.1 authorization server for MCP servers, as a library that the
 //! binary and the tests share.
 
+pub mod audit;
 pub mod cli;
 pub mod clients;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod grants;
 pub mod http;
 pub mod introspection;
 pub mod maintenance;
+pub mod metrics;
 pub mod net;
 pub mod oauth;
 pub mod password;

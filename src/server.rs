@@ -9,7 +9,6 @@ use crate::state::AppState;
 use crate::store::Store;
 use crate::tokens::keyring::{Keyring, REFRESH_INTERVAL_SECONDS};
 use anyhow::Context;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -40,24 +39,30 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// While it serves, the revoked access-token ids are re-read every
-/// [`revoked::REFRESH_INTERVAL`], which keeps introspection off the database.
+/// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish (for at most `http.shutdown_timeout`). While it serves, the revoked access-token
+/// ids are re-read every [`revoked::REFRESH_INTERVAL`], which keeps introspection off the
+/// database.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let revocations = state.revoked.spawn_refresher(revoked::REFRESH_INTERVAL);
-    let app = http::router(state);
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let app = http::router(state.clone());
+    let served = http::listener::serve(state, listener, app, shutdown).await;
     revocations.abort();
     served
+}
+
+/// Serves the admin router (`/metrics`, `/healthz`, `/readyz`) on `http.admin_listen`.
+pub async fn serve_admin(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::admin_router(state.clone());
+    http::listener::serve(state, listener, app, shutdown).await
 }
 
 /// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.
@@ -78,7 +83,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .spawn_refresher(Duration::from_secs(REFRESH_INTERVAL_SECONDS));
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
     let sweeps = crate::maintenance::spawn(state.clone());
-    let served = serve(state.clone(), listener, shutdown_signal()).await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let admin = match state.config.http.admin_listen {
+        Some(addr) => {
+            let admin_listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on http.admin_listen {addr}"))?;
+            tracing::info!(%addr, "serving /metrics on the admin address");
+            Some(tokio::spawn(serve_admin(
+                state.clone(),
+                admin_listener,
+                stopped(stopping.clone()),
+            )))
+        }
+        None => None,
+    };
+    let served = serve(state.clone(), listener, stopped(stopping)).await;
+    if let Some(admin) = admin {
+        admin.await??;
+    }
     key_refresher.abort();
     sweeps.abort();
     served?;

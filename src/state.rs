@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
 use crate::introspection::principals::{self, Principals};
 use crate::introspection::revoked::{self, RevokedTokens};
+use crate::metrics::Metrics;
 use crate::net::IpNet;
 use crate::store::Store;
 use crate::tokens::keyring::Keyring;
@@ -16,6 +17,9 @@ const LOGIN_LIMITER_KEYS: usize = 100_000;
 
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
+
+/// Keys the token-failure limiter tracks at most (one per client and client IP).
+const TOKEN_LIMITER_KEYS: usize = 100_000;
 
 /// Shared, immutable-after-start application state; cloning is one reference count.
 #[derive(Clone, Debug)]
@@ -44,6 +48,10 @@ pub struct App {
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
     pub principals: Principals,
+    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
+    pub token_limiter: RateLimiter,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -66,6 +74,11 @@ impl AppState {
             config.login.failure_window.0,
             LOGIN_LIMITER_KEYS,
         );
+        let token_limiter = RateLimiter::new(
+            config.tokens.max_failures,
+            config.tokens.failure_window.0,
+            TOKEN_LIMITER_KEYS,
+        );
         let cimd = CimdFetcher::new(&config.cimd)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
         let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
@@ -80,6 +93,8 @@ impl AppState {
             cimd,
             revoked,
             principals,
+            token_limiter,
+            metrics: Metrics::new(),
         })))
     }
 }

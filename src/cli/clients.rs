@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::output::table;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::format_utc as timestamp;
 use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
@@ -222,12 +223,16 @@ pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let client = ctx.store.update_client(&id, update, now).await?;
+            ctx.audit(client_event(AuditKind::ClientUpdated, &client).with("secret", "rotated"))
+                .await;
             let view = ClientView::new(&client, Some(&secret));
             ctx.out.data(&view, || view.text())
         }
         ClientsCommand::Delete { id } => {
             find(ctx, &id).await?;
             ctx.store.delete_client(&id, ctx.clock.now()).await?;
+            ctx.audit(AuditEvent::new(AuditKind::ClientDeleted).client(&id))
+                .await;
             ctx.out
                 .note(&format!("deleted client {id} with its grants and tokens"));
             Ok(())
@@ -266,6 +271,8 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         registration_token_hash: None,
     };
     let client = ctx.store.create_client(new, ctx.clock.now()).await?;
+    ctx.audit(client_event(AuditKind::ClientRegistered, &client))
+        .await;
     let view = ClientView::new(&client, secret.as_deref());
     ctx.out.data(&view, || view.text())
 }
@@ -313,8 +320,17 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         .store
         .update_client(&args.id, update, ctx.clock.now())
         .await?;
+    ctx.audit(client_event(AuditKind::ClientUpdated, &client))
+        .await;
     let view = ClientView::new(&client, secret.as_deref());
     ctx.out.data(&view, || view.text())
+}
+
+/// The audit event of a client change made by an operator.
+fn client_event(kind: AuditKind, client: &Client) -> AuditEvent {
+    AuditEvent::new(kind)
+        .client(&client.id)
+        .with("name", client.settings.name.as_str())
 }
 
 async fn find(ctx: &Context, id: &str) -> anyhow::Result<Client> {

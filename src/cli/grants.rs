@@ -2,6 +2,7 @@
 
 use super::Context;
 use super::output::table;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::format_utc as timestamp;
 use crate::store::{GrantFilter, GrantListing};
 use anyhow::{Context as _, bail};
@@ -65,7 +66,11 @@ pub async fn run(ctx: &Context, command: GrantsCommand) -> anyhow::Result<()> {
                 .find_grant_by_id(&id)
                 .await?
                 .with_context(|| format!("no grant with id {id:?}"))?;
-            let revoked = ctx.store.revoke_grants(&[id], ctx.clock.now()).await?;
+            let revoked = ctx
+                .store
+                .revoke_grants(std::slice::from_ref(&id), ctx.clock.now())
+                .await?;
+            ctx.audit(revoked_event(&[id], revoked, None, None)).await;
             report(ctx, revoked)
         }
         GrantsCommand::Revoke {
@@ -77,17 +82,39 @@ pub async fn run(ctx: &Context, command: GrantsCommand) -> anyhow::Result<()> {
                     "say which grants to revoke: --grant ID, --user USERNAME and/or --client CLIENT_ID"
                 );
             }
+            let filter = filter(ctx, &selector).await?;
             let ids: Vec<String> = ctx
                 .store
-                .list_grants(&filter(ctx, &selector).await?)
+                .list_grants(&filter)
                 .await?
                 .into_iter()
                 .map(|listing| listing.grant.id)
                 .collect();
             let revoked = ctx.store.revoke_grants(&ids, ctx.clock.now()).await?;
+            let (user, client) = (filter.user_id.as_deref(), filter.client_id.as_deref());
+            ctx.audit(revoked_event(&ids, revoked, user, client)).await;
             report(ctx, revoked)
         }
     }
+}
+
+/// The audit event of an operator's revocation.
+fn revoked_event(
+    ids: &[String],
+    revoked: u64,
+    user_id: Option<&str>,
+    client_id: Option<&str>,
+) -> AuditEvent {
+    let mut event = AuditEvent::new(AuditKind::GrantRevoked)
+        .with("grants", ids.to_vec())
+        .with("revoked", revoked);
+    if let Some(user) = user_id {
+        event = event.user(user);
+    }
+    if let Some(client) = client_id {
+        event = event.client(client);
+    }
+    event
 }
 
 fn report(ctx: &Context, revoked: u64) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! The command line: one binary that serves and administers, parsed with clap.
 
+mod audit;
 mod clients;
 pub mod doctor;
 mod grants;
@@ -68,6 +69,8 @@ pub enum Command {
     /// Introspect a token; revoke every token of a person or a client.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Read the stored security events (sign-ins, consents, client and key changes).
+    Audit(audit::AuditArgs),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -139,6 +142,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Resources(command) => resources::run(&config, out, command),
         Command::Doctor(args) => doctor::run(&args, out).await,
+        Command::Audit(args) => {
+            with_store(config, out, async |ctx| audit::run(ctx, args).await).await
+        }
     }
 }
 

@@ -101,6 +101,12 @@ pub struct TokensConfig {
     pub refresh_token_absolute_ttl: Seconds,
     /// How long a just-rotated refresh token may be presented again for the same successor.
     pub refresh_reuse_window: Seconds,
+    /// Failed `/token` requests allowed per client and address within `failure_window`,
+    /// then 429; 0 turns the limit off.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_failures: u32,
+    /// The window `/token` failures are counted in.
+    pub failure_window: Seconds,
 }
 
 impl Default for TokensConfig {
@@ -111,6 +117,8 @@ impl Default for TokensConfig {
             refresh_token_idle_ttl: Seconds(30 * 86_400),
             refresh_token_absolute_ttl: Seconds(90 * 86_400),
             refresh_reuse_window: Seconds(30),
+            max_failures: 60,
+            failure_window: Seconds(60),
         }
     }
 }
@@ -294,6 +302,21 @@ pub struct HttpConfig {
     pub request_timeout: Seconds,
     /// A separate address for `/metrics`; none serves it on `listen`.
     pub admin_listen: Option<SocketAddr>,
+    /// Open connections at most; further connections are closed at once.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_connections: usize,
+    /// Requests served at once at most; further requests get 503 with `Retry-After`.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_in_flight: usize,
+    /// Largest request head (request line and headers) accepted; larger gets 431.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_header_bytes: usize,
+    /// A connection must send a complete request head within this long of opening or of
+    /// its previous response, else it is closed: ends idle keep-alive connections and
+    /// clients that send headers slowly.
+    pub idle_timeout: Seconds,
+    /// On SIGTERM, how long in-flight requests may take to finish before the process exits.
+    pub shutdown_timeout: Seconds,
 }
 
 impl Default for HttpConfig {
@@ -303,6 +326,11 @@ impl Default for HttpConfig {
             max_body_bytes: 65_536,
             request_timeout: Seconds(30),
             admin_listen: None,
+            max_connections: 1_024,
+            max_in_flight: 256,
+            max_header_bytes: 16_384,
+            idle_timeout: Seconds(75),
+            shutdown_timeout: Seconds(30),
         }
     }
 }

@@ -261,6 +261,31 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             "must be longer than 0 seconds",
         ));
     }
+    let h = &config.http;
+    if h.max_connections == 0 || h.max_in_flight == 0 {
+        return Err(ConfigError::new(
+            "http.max_connections",
+            "http.max_connections and http.max_in_flight must be at least 1",
+        ));
+    }
+    if !(8_192..=1_048_576).contains(&h.max_header_bytes) {
+        return Err(ConfigError::new(
+            "http.max_header_bytes",
+            "must be between 8192 and 1048576",
+        ));
+    }
+    if h.idle_timeout.0 == 0 || h.shutdown_timeout.0 == 0 {
+        return Err(ConfigError::new(
+            "http.idle_timeout",
+            "http.idle_timeout and http.shutdown_timeout must be longer than 0 seconds",
+        ));
+    }
+    if config.tokens.failure_window.0 == 0 {
+        return Err(ConfigError::new(
+            "tokens.failure_window",
+            "must be longer than 0 seconds",
+        ));
+    }
     if config.login.max_failures == 0 {
         return Err(ConfigError::new("login.max_failures", "must be at least 1"));
     }

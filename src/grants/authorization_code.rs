@@ -1,6 +1,7 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -129,6 +130,9 @@ async fn revoke_replayed(
     now: i64,
 ) -> Result<(), GrantError> {
     tracing::warn!(client_id = %code.client_id, "authorization code replayed; revoking its tokens");
+    state.metrics.code_reuse_detected();
+    let event = AuditEvent::new(AuditKind::CodeReuseDetected).client(&code.client_id);
+    state.audit(event.user(&code.user_id)).await;
     if let Some(family) = &code.family_id {
         state.store.revoke_refresh_family(family, now).await?;
     }

@@ -3,6 +3,7 @@
 //! response, and family revocation on any other reuse.
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::{resource, scope};
@@ -131,6 +132,8 @@ async fn replay(
     let Some(successor) = successor.filter(|s| s.rotated_at.is_none() && s.revoked_at.is_none())
     else {
         tracing::warn!(client_id = %rotated.client_id, "refresh token reuse detected; revoking its family");
+        state.metrics.refresh_reuse_detected();
+        state.audit(reuse_event(rotated)).await;
         state
             .store
             .revoke_refresh_family(&rotated.family_id, now)
@@ -151,6 +154,17 @@ async fn replay(
         refresh_token: Some(successor_token.to_owned()),
         scope: scope.to_owned(),
     })
+}
+
+/// The audit event of a refresh token presented again outside the window.
+fn reuse_event(token: &RefreshToken) -> AuditEvent {
+    let event = AuditEvent::new(AuditKind::RefreshReuseDetected)
+        .client(&token.client_id)
+        .with("family_id", token.family_id.as_str());
+    match &token.user_id {
+        Some(user) => event.user(user),
+        None => event,
+    }
 }
 
 fn access_grant<'a>(

@@ -2,8 +2,10 @@
 
 use super::authorize::{login_page, see_other, url_host};
 use super::browser::{Browser, with_cookies};
+use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{AccountPage, AppView, GrantView, PageResponse, error_page, page};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::format_utc as timestamp;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
@@ -116,7 +118,12 @@ async fn signed_in_form(
 }
 
 /// `POST /account/revoke`: one grant (`grant_id`) or every grant of one application (`client_id`).
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
     let (browser, params) = signed_in_form(&state, &headers, &body).await?;
     let Some(session) = browser.session.as_ref() else {
         return Err(PageResponse::new(error_page(
@@ -157,6 +164,14 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let revoked = state.store.revoke_grants(&ids, now).await?;
     state.revoked.invalidate();
     tracing::info!(user_id = %session.user.id, revoked, "grants revoked by their owner");
+    let event = AuditEvent::new(AuditKind::ConsentRevoked).user(&session.user.id);
+    let event = match params.get("client_id") {
+        Some(client_id) => event.client(client_id),
+        None => event,
+    };
+    state
+        .audit(event.ip(ip).with("grants", ids).with("revoked", revoked))
+        .await;
     Ok(see_other(&format!(
         "{}/account?revoked=1",
         state.config.issuer

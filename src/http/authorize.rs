@@ -8,6 +8,7 @@ use super::pages::{
     ConsentPage, LoginPage, PageResponse, ScopeView, error_page, page, with_page_headers,
 };
 use super::rate_limit::RetryAfter;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::clients::resolve_client;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
@@ -393,6 +394,10 @@ pub async fn login(
         Some(user) if verified && !user.disabled => user,
         _ => {
             tracing::info!(%ip, "sign-in failed");
+            state.metrics.login_failed();
+            state
+                .audit(login_failure(user.as_ref(), username, verified).ip(ip))
+                .await;
             for key in &limit_keys {
                 limiter.record(key, now);
             }
@@ -419,6 +424,14 @@ pub async fn login(
         .create_session(&opaque::hash(&session_id), &user.id, now, now + ttl)
         .await?;
     tracing::info!(user_id = %user.id, "signed in");
+    state.metrics.login_succeeded();
+    state
+        .audit(
+            AuditEvent::new(AuditKind::LoginSucceeded)
+                .user(&user.id)
+                .ip(ip),
+        )
+        .await;
     let next = match request {
         Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
         None => format!("{}/account", state.config.issuer),
@@ -426,6 +439,17 @@ pub async fn login(
     let mut cookies = browser.set_cookies();
     cookies.push(browser.jar().set(SESSION, &session_id, Some(ttl)));
     Ok(with_cookies(see_other(&next), cookies))
+}
+
+/// The audit event of a failed sign-in: who was tried, and why it failed (operators only).
+fn login_failure(user: Option<&crate::store::User>, username: &str, verified: bool) -> AuditEvent {
+    let event = AuditEvent::new(AuditKind::LoginFailed).attempted_username(username);
+    match user {
+        None => event.with("reason", "unknown_user"),
+        Some(u) if u.disabled => event.user(&u.id).with("reason", "disabled"),
+        Some(u) if !verified => event.user(&u.id).with("reason", "wrong_password"),
+        Some(u) => event.user(&u.id),
+    }
 }
 
 /// The 429 page after `login.max_failures` failures, with `Retry-After`.
@@ -518,6 +542,7 @@ pub async fn consent_form(
 /// `POST /consent`: the person's decision, accepted once per pending request.
 pub async fn consent_decision(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
@@ -544,6 +569,9 @@ pub async fn consent_decision(
     let (request, _client) = pending(&state, &browser, params.get("request"), true).await?;
     if !approve {
         tracing::info!(client_id = %request.client_id, "consent denied");
+        state
+            .audit(consent_event(AuditKind::ConsentDenied, session, &request).ip(ip))
+            .await;
         let error = OAuthError::new(ErrorCode::AccessDenied, "the person denied the request");
         return Ok(redirect_error(
             &state,
@@ -562,7 +590,19 @@ pub async fn consent_decision(
         )
         .await?;
     tracing::info!(client_id = %request.client_id, user_id = %session.user.id, "consent given");
+    state
+        .audit(consent_event(AuditKind::ConsentGiven, session, &request).ip(ip))
+        .await;
     issue_code(&state, &browser, session, &request).await
+}
+
+/// The audit event of a consent decision: who, which application, which MCP server and scopes.
+fn consent_event(kind: AuditKind, session: &Session, request: &AuthorizationRequest) -> AuditEvent {
+    AuditEvent::new(kind)
+        .user(&session.user.id)
+        .client(&request.client_id)
+        .with("resource", request.target.uri.as_str())
+        .with("scope", request.scopes.granted.join(" "))
 }
 
 #[cfg(test)]

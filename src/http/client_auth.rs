@@ -95,6 +95,16 @@ pub async fn authenticate(
     Ok(client)
 }
 
+/// The client_id a request names, authenticated or not (Basic user, else the body's), for
+/// counting failures per client.
+pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    match presented(headers, params).ok()? {
+        Presented::Basic { id, .. } | Presented::Post { id, .. } | Presented::Public { id } => {
+            Some(id)
+        }
+    }
+}
+
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, ApiError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");

@@ -13,7 +13,10 @@ mod health;
 mod introspect;
 pub mod json;
 mod jwks;
+pub mod limits;
+pub mod listener;
 mod metadata;
+pub mod observe;
 mod pages;
 pub mod rate_limit;
 mod register;
@@ -23,19 +26,20 @@ mod token;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-
-/// The span every request runs in: the path only, since query strings can carry codes.
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
-}
 
 /// Builds the application router with its middleware.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.http.max_body_bytes;
     let timeout = state.config.http.request_timeout.as_std();
+    // With `http.admin_listen` set, /metrics is served only there (see `admin_router`).
+    let metrics = if state.config.http.admin_listen.is_none() {
+        Router::new().route("/metrics", get(observe::metrics))
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -62,11 +66,26 @@ pub fn router(state: AppState) -> Router {
                 .route("/revoke", post(revoke::revoke))
                 .layer(cors::layer()),
         )
+        .merge(metrics)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(from_fn_with_state(
+            limits::Limits::new(&state),
+            limits::limit,
+        ))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state)
+}
+
+/// The router of `http.admin_listen`: metrics and health, for the operator's network only.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }

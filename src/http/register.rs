@@ -4,6 +4,7 @@
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::json::JsonBody;
+use crate::audit::{AuditEvent, AuditKind};
 use crate::config::RegistrationMode;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -65,6 +66,14 @@ fn rate_key(ip: IpAddr) -> String {
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
+}
+
+/// The audit event of a registration change, through RFC 7591/7592.
+fn client_event(kind: AuditKind, client: &Client) -> AuditEvent {
+    AuditEvent::new(kind)
+        .client(&client.id)
+        .with("name", client.settings.name.as_str())
+        .with("via", "registration_endpoint")
 }
 
 /// Body failures at `/register` are metadata errors (RFC 7591 3.2.2).
@@ -188,6 +197,9 @@ async fn register(
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     tracing::info!(client_id = %client.id, %ip, "registered a client dynamically");
+    state
+        .audit(client_event(AuditKind::ClientRegistered, &client).ip(ip))
+        .await;
     let info = client_information(
         &state.config.issuer,
         &client,
@@ -245,6 +257,7 @@ async fn read(
 /// current secret, if the body repeats it, must be right.
 async fn update(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
     body: Result<JsonBody<Value>, ApiError>,
@@ -287,6 +300,9 @@ async fn update(
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     tracing::info!(client_id = %client.id, "updated a dynamically registered client");
+    state
+        .audit(client_event(AuditKind::ClientUpdated, &client).ip(ip))
+        .await;
     let info = client_information(&state.config.issuer, &client, new_secret.as_deref(), None);
     Ok(json_response(StatusCode::OK, info))
 }
@@ -294,6 +310,7 @@ async fn update(
 /// `DELETE /register/{client_id}` (RFC 7592 2.3): the client goes with its grants and tokens.
 async fn remove(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Path(client_id): Path<String>,
     headers: HeaderMap,
 ) -> Answer {
@@ -306,6 +323,9 @@ async fn remove(
     state.revoked.invalidate();
     state.principals.forget_client(&client.id);
     tracing::info!(client_id = %client.id, "deleted a dynamically registered client");
+    state
+        .audit(client_event(AuditKind::ClientDeleted, &client).ip(ip))
+        .await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);
     Ok(response)

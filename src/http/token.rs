@@ -2,22 +2,51 @@
 //! answer with `Cache-Control: no-store` either way.
 
 use super::client_auth;
+use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::grants::{self, GrantError};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::Params;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-/// `POST /token`.
+/// `POST /token`. Failures are counted per client and client IP; past
+/// `tokens.max_failures` in `tokens.failure_window` the pair gets 429 until the window ends.
 pub async fn token(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     FormParams(params): FormParams,
+) -> Result<Response, ApiError> {
+    let client = client_auth::claimed_client_id(&headers, &params).unwrap_or_default();
+    let key = format!("{client}\u{0}{ip}");
+    let now = state.clock.now();
+    if let Err(retry) = state.token_limiter.peek(&key, now) {
+        tracing::warn!(client_id = %client, %ip, "token request refused: too many failures");
+        return Ok(retry.into_json_response("too many failed token requests"));
+    }
+    let answer = issue(&state, &headers, &params).await;
+    if let Err(error) = &answer {
+        state.metrics.token_refused(error.error.code.as_str());
+        if error.error.code != ErrorCode::TemporarilyUnavailable
+            && error.error.code != ErrorCode::ServerError
+        {
+            state.token_limiter.record(&key, now);
+        }
+    }
+    answer
+}
+
+/// Authenticates the client and runs its grant.
+async fn issue(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
 ) -> Result<Response, ApiError> {
     let grant_type = match params.require("grant_type")? {
         "authorization_code" => GrantType::AuthorizationCode,
@@ -31,7 +60,7 @@ pub async fn token(
             .into());
         }
     };
-    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    let client = client_auth::authenticate(state, headers, params).await?;
     if !client.settings.grant_types.contains(&grant_type) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -41,16 +70,17 @@ pub async fn token(
     }
     let result = match grant_type {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(&state, &client, &params).await
+            grants::authorization_code::exchange(state, &client, params).await
         }
-        GrantType::RefreshToken => grants::refresh_token::exchange(&state, &client, &params).await,
+        GrantType::RefreshToken => grants::refresh_token::exchange(state, &client, params).await,
         GrantType::ClientCredentials => {
-            grants::client_credentials::exchange(&state, &client, &params).await
+            grants::client_credentials::exchange(state, &client, params).await
         }
     };
     match result {
         Ok(tokens) => {
             tracing::info!(client_id = %client.id, grant = %grant_type, "tokens issued");
+            state.metrics.tokens_issued(grant_type.as_str());
             let mut response = Json(&tokens).into_response();
             no_store(&mut response);
             Ok(response)

@@ -1,14 +1,17 @@
 //! The only place with SQL: one `Store` over PostgreSQL or an embedded SQLite file.
 
+mod audit;
 mod clients;
 mod codes;
 mod grants;
+mod ops;
 mod refresh_tokens;
 mod revocations;
 mod sessions;
 mod signing_keys;
 mod users;
 
+pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
 pub use codes::{AuthorizationCode, NewAuthorizationCode};
 pub use grants::{Grant, GrantFilter, GrantListing};

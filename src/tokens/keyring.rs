@@ -12,6 +12,7 @@
 use super::access_token::AccessTokenClaims;
 use super::key_encryption::KeyEncryptionKey;
 use super::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm, parse_algorithm};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::Clock;
 use crate::config::{Config, SigningAlgorithm};
 use crate::store::{NewSigningKey, Store, StoreError, StoredSigningKey};
@@ -364,6 +365,20 @@ impl Keyring {
             .map(|k| k.material.kid().to_owned())
     }
 
+    /// For metrics: how long the signing key has signed, and seconds until the next key
+    /// signs (the published next key's start, else when the current key is due to hand over).
+    pub fn schedule(&self, now: i64) -> Option<(i64, i64)> {
+        let snapshot = self.snapshot();
+        let current = snapshot.signing_key(now)?;
+        let next = match snapshot.pending_key(now) {
+            Some(pending) => pending.activates_at,
+            None => current
+                .retires_at
+                .unwrap_or(current.activates_at + self.0.policy.rotation_interval),
+        };
+        Some((now - current.activates_at, next - now))
+    }
+
     /// The kids in the JWKS, by generation.
     pub fn published_kids(&self) -> Vec<String> {
         self.snapshot()
@@ -433,6 +448,7 @@ impl Keyring {
                     }
                 };
                 tracing::warn!(%kid, "emergency key rotation: every previous signing key is withdrawn and its tokens no longer verify");
+                self.audit_rotation(&kid, "emergency").await;
                 self.reload(now).await?;
                 Ok(RotationOutcome::Replaced(self.info(&kid, now).await?))
             }
@@ -454,6 +470,14 @@ impl Keyring {
                 }
             }
         })
+    }
+
+    /// Records a key change in the audit log (`kind`: `first`, `scheduled`, `emergency`).
+    async fn audit_rotation(&self, kid: &str, kind: &str) {
+        let event = AuditEvent::new(AuditKind::KeyRotated)
+            .with("kid", kid)
+            .with("rotation", kind);
+        crate::audit::record(&self.0.store, &self.0.clock, &event).await;
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -484,6 +508,7 @@ impl Keyring {
                 let first = self.new_key(now).await?;
                 if self.0.store.insert_first_signing_key(&first, now).await? {
                     tracing::info!(kid = %first.kid, alg = %first.algorithm, "created a signing key");
+                    self.audit_rotation(&first.kid, "first").await;
                 }
                 Ok(true)
             }
@@ -519,6 +544,7 @@ impl Keyring {
                 retiring = %current_kid,
                 "published the next signing key"
             );
+            self.audit_rotation(&next.kid, "scheduled").await;
         }
         Ok((scheduled, next.kid))
     }

@@ -12,6 +12,7 @@ mod helpers;
 mod introspection;
 mod keys;
 mod metadata;
+mod ops;
 mod register;
 mod store_suite;
 mod token;

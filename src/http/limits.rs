@@ -1,0 +1,140 @@
+//! Request limits: a cap on requests served at once (`http.max_in_flight`), and clean answers
+//! where a lower layer would give plain text or an empty body: an oversized body and a
+//! request past `http.request_timeout` (503). JSON endpoints get RFC 6749 JSON; the pages a
+//! browser sees get an HTML page.
+
+use super::error::ApiError;
+use super::pages::error_page;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Seconds a client is told to wait after an overload answer.
+const OVERLOAD_RETRY_AFTER: u32 = 1;
+
+/// What the limit layer needs: the state, and the permits of `http.max_in_flight`.
+#[derive(Clone)]
+pub struct Limits {
+    state: AppState,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Limits {
+    /// Permits for `http.max_in_flight` requests, shared by every route of one router.
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            state: state.clone(),
+            in_flight: Arc::new(Semaphore::new(state.config.http.max_in_flight)),
+        }
+    }
+}
+
+/// Routes a person's browser shows: errors there are pages, not JSON.
+fn is_page(route: &str) -> bool {
+    matches!(
+        route,
+        "/authorize" | "/login" | "/consent" | "/account" | "/account/revoke" | "/logout"
+    )
+}
+
+/// Routes that must answer even under overload, so orchestrators see the truth.
+fn is_probe(route: &str) -> bool {
+    matches!(route, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// The layer: refuses an announced oversized body before reading it, sheds load past
+/// `http.max_in_flight`, and rewrites bare 413 and 503 answers into the endpoint's shape.
+pub async fn limit(State(limits): State<Limits>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    let page = is_page(route);
+    let probe = is_probe(route);
+    let max_body = limits.state.config.http.max_body_bytes;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max_body as u64) {
+        return too_large(page, max_body);
+    }
+    let _permit = if probe {
+        None
+    } else {
+        match limits.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                limits.state.metrics.overloaded();
+                return overloaded(page);
+            }
+        }
+    };
+    let response = next.run(request).await;
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match response.status() {
+        // axum's own rejection when a body without a length runs past the limit.
+        StatusCode::PAYLOAD_TOO_LARGE if content_type.starts_with("text/plain") => {
+            too_large(page, max_body)
+        }
+        // The request timeout answers with an empty body.
+        StatusCode::SERVICE_UNAVAILABLE if content_type.is_empty() => timed_out(page),
+        _ => response,
+    }
+}
+
+fn too_large(page: bool, max: usize) -> Response {
+    let message = format!("The request body is larger than {max} bytes.");
+    if page {
+        return error_page(StatusCode::PAYLOAD_TOO_LARGE, "Request too large", &message);
+    }
+    // RFC 6749 5.2 answers a malformed request with 400 `invalid_request`; JSON clients
+    // read the code, not the status.
+    let error = OAuthError::invalid_request(format!("the request body is larger than {max} bytes"));
+    ApiError::from(error).into_response()
+}
+
+fn overloaded(page: bool) -> Response {
+    let mut response = if page {
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "The server is busy. Try again in a moment.",
+        )
+    } else {
+        ApiError::from(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the server is busy; retry shortly",
+        ))
+        .into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(OVERLOAD_RETRY_AFTER));
+    response
+}
+
+fn timed_out(page: bool) -> Response {
+    if page {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This took too long",
+            "The server could not answer in time. Try again in a moment.",
+        );
+    }
+    ApiError::from(OAuthError::new(
+        ErrorCode::TemporarilyUnavailable,
+        "the request took too long; retry shortly",
+    ))
+    .into_response()
+}
