@@ -7,7 +7,7 @@
 # Prints one table (rps, p50, p99, server CPU per request, peak RSS, ratio to the peer) and
 # writes it to docs/bench/load-table.md and docs/bench/load.svg.
 # Env: DURATION (10s), CONC (50), THREADS (2), PEER_DIR (../shared/bench/peer-oidc-provider),
-#      AUTHD_PORT (18080), PEER_PORT (18480), OUT_DIR (docs/bench).
+#      AUTHD_PORT (18080), AUTHD_BIN (target/release/mcp-authd), PEER_PORT (18480), OUT_DIR (docs/bench).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,7 +43,7 @@ if [ "$BUILD" = 1 ]; then
   say "cargo build --release --locked"
   cargo build --release --locked
 fi
-BIN="$ROOT/target/release/mcp-authd"
+BIN=${AUTHD_BIN:-$ROOT/target/release/mcp-authd}
 [ -x "$BIN" ] || { echo "no $BIN" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcp-authd-bench.XXXXXX")
@@ -69,7 +69,7 @@ if [ "$POSTGRES" = 1 ]; then
 fi
 A=("$BIN" --data-dir "$WORK/data")
 mkdir -p "$WORK/data"
-"${A[@]}" migrate >/dev/null 2>&1
+"${A[@]}" migrate >/dev/null
 
 # --- seed --------------------------------------------------------------------------------
 say "seeding clients"
@@ -77,6 +77,10 @@ CC_JSON=$("${A[@]}" clients create --name bench --grant-type client_credentials 
 CC_ID=$(printf '%s' "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 CC_SECRET=$(printf '%s' "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 CC_BASIC=$(printf '%s:%s' "$CC_ID" "$CC_SECRET" | base64 -w0)
+printf '%s\n' 'bench passphrase 0123456789' | "${A[@]}" users create bench --password-stdin >/dev/null 2>&1
+PUB_ID=$("${A[@]}" clients create --name bench-public --public \
+  --redirect-uri http://127.0.0.1:9999/callback --json 2>/dev/null \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 
 # --- start mcp-authd -----------------------------------------------------------------------
 say "starting mcp-authd ($STORE) on 127.0.0.1:$AUTHD_PORT"
@@ -147,6 +151,17 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Basic $CC_BASIC
 run mcp-authd "$AUTHD_PID" client_credentials "$AU/token" "$WORK/cc.lua"
 run mcp-authd "$AUTHD_PID" metadata "$AU/.well-known/oauth-authorization-server"
 run mcp-authd "$AUTHD_PID" jwks "$AU/jwks.json"
+# Code and refresh flows: sign in once over HTTP (consent remembered), collect refresh tokens.
+N_RT=${N_RT:-200}
+if python3 "$ROOT/bench/seed_flows.py" "$AU" "$PUB_ID" bench 'bench passphrase 0123456789' "$N_RT" "$WORK"; then
+  # shellcheck disable=SC1091
+  set -a; source "$WORK/flow.env"; set +a
+  export CLIENT_ID="$PUB_ID" WRK_THREADS="$THREADS" RT_FILE="$WORK/refresh_tokens"
+  run mcp-authd "$AUTHD_PID" refresh_rotation "$AU" "$ROOT/bench/lua/refresh.lua"
+  run mcp-authd "$AUTHD_PID" authorize+code_exchange "$AU" "$ROOT/bench/lua/code-flow.lua"
+else
+  say "seeding the code flow failed: code and refresh rows left out"
+fi
 if curl -s -o /dev/null -w '%{http_code}' -X POST "$AU/introspect" | grep -qv 404; then
   AT=$(curl -s -H "Authorization: Basic $CC_BASIC" -d grant_type=client_credentials "$AU/token" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
