@@ -1,6 +1,6 @@
 //! Periodic housekeeping that runs beside the server: deleting dynamic clients that were
-//! registered but never used, forgetting revocations of access tokens that have expired, and
-//! pruning audit events past `audit.retention`.
+//! registered but never used, forgetting revocations of access tokens that have expired,
+//! and audit events past `audit.retention`.
 
 use crate::state::AppState;
 use crate::store::StoreResult;
@@ -22,16 +22,6 @@ pub async fn sweep_unused_clients(state: &AppState) -> StoreResult<u64> {
     Ok(deleted)
 }
 
-/// Deletes audit events older than `audit.retention`; returns how many went.
-pub async fn sweep_audit_events(state: &AppState) -> StoreResult<u64> {
-    let retention = state.config.audit.retention.as_i64();
-    let deleted = crate::audit::prune(&state.store, &state.clock, retention).await?;
-    if deleted > 0 {
-        tracing::info!(deleted, "pruned audit events past audit.retention");
-    }
-    Ok(deleted)
-}
-
 /// Deletes the records of revoked access tokens that have expired anyway (they no longer
 /// verify, so nothing needs to remember them); returns how many went.
 pub async fn sweep_revoked_access_tokens(state: &AppState) -> StoreResult<u64> {
@@ -45,6 +35,16 @@ pub async fn sweep_revoked_access_tokens(state: &AppState) -> StoreResult<u64> {
     Ok(swept)
 }
 
+/// Deletes audit events older than `audit.retention`; returns how many went.
+pub async fn sweep_audit_events(state: &AppState) -> StoreResult<u64> {
+    let retention = state.config.audit.retention.as_i64();
+    let deleted = crate::audit::prune(&state.store, &state.clock, retention).await?;
+    if deleted > 0 {
+        tracing::info!(deleted, "pruned audit events past audit.retention");
+    }
+    Ok(deleted)
+}
+
 /// Runs every sweep now and then every [`SWEEP_INTERVAL`] until the task is aborted.
 pub fn spawn(state: AppState) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -55,11 +55,11 @@ pub fn spawn(state: AppState) -> JoinHandle<()> {
             if let Err(error) = sweep_unused_clients(&state).await {
                 tracing::warn!(%error, "unused-client sweep failed; retrying next interval");
             }
-            if let Err(error) = sweep_audit_events(&state).await {
-                tracing::warn!(%error, "audit-event sweep failed; retrying next interval");
-            }
             if let Err(error) = sweep_revoked_access_tokens(&state).await {
                 tracing::warn!(%error, "revoked-token sweep failed; retrying next interval");
+            }
+            if let Err(error) = sweep_audit_events(&state).await {
+                tracing::warn!(%error, "audit-event sweep failed; retrying next interval");
             }
         }
     })

@@ -44,14 +44,14 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
-    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
-    pub token_limiter: RateLimiter,
-    /// Counters and histograms served at `/metrics`.
-    pub metrics: Metrics,
     /// Revoked access-token ids, mirrored in memory with bounded staleness.
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
     pub principals: Principals,
+    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
+    pub token_limiter: RateLimiter,
+    /// Counters and histograms served at `/metrics`.
+    pub metrics: Metrics,
 }
 
 impl AppState {
@@ -91,10 +91,10 @@ impl AppState {
             registration_limiter,
             login_limiter,
             cimd,
-            token_limiter,
-            metrics: Metrics::new(),
             revoked,
             principals,
+            token_limiter,
+            metrics: Metrics::new(),
         })))
     }
 }

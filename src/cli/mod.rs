@@ -64,13 +64,13 @@ pub enum Command {
     /// Show and rotate the access-token signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// Read the stored security events (sign-ins, consents, client and key changes).
-    Audit(audit::AuditArgs),
     /// Check a deployment from outside, as an MCP client meets it.
     Doctor(doctor::DoctorArgs),
     /// Introspect a token; revoke every token of a person or a client.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Read the stored security events (sign-ins, consents, client and key changes).
+    Audit(audit::AuditArgs),
 }
 
 /// Flags of `serve`, the strongest configuration layer.
@@ -141,10 +141,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_store(config, out, async |ctx| tokens::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
+        Command::Doctor(args) => doctor::run(&args, out).await,
         Command::Audit(args) => {
             with_store(config, out, async |ctx| audit::run(ctx, args).await).await
         }
-        Command::Doctor(args) => doctor::run(&args, out).await,
     }
 }
 

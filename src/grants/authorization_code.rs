@@ -113,7 +113,7 @@ pub async fn exchange(
             .await?;
         None
     };
-    record_use(state, stored.grant_id.as_deref(), &client.id, now).await?;
+    record_use(state, stored.grant_id.as_deref(), client, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

@@ -7,7 +7,7 @@ pub mod refresh_token;
 
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
-use crate::store::StoreError;
+use crate::store::{Client, StoreError};
 use crate::tokens::access_token::AccessTokenClaims;
 use crate::tokens::opaque;
 use serde::Serialize;
@@ -64,17 +64,29 @@ pub struct MintedAccessToken {
 
 /// Notes that tokens were issued: "last used" for the grant (account page) and the client
 /// (so unused dynamic registrations can be told apart).
+/// The client's mark is refreshed at most this often: it only has to outlive
+/// `registration.unused_client_ttl` (days), and skipping the write keeps the hot path of
+/// `client_credentials` free of database writes.
 pub async fn record_use(
     state: &AppState,
     grant_id: Option<&str>,
-    client_id: &str,
+    client: &Client,
     now: i64,
 ) -> Result<(), StoreError> {
     if let Some(grant_id) = grant_id {
         state.store.touch_grant(grant_id, now).await?;
     }
-    state.store.mark_client_used(client_id, now).await
+    let recently_marked = client
+        .last_used_at
+        .is_some_and(|at| now - at < CLIENT_USE_RESOLUTION);
+    if recently_marked {
+        return Ok(());
+    }
+    state.store.mark_client_used(&client.id, now).await
 }
+
+/// Seconds between refreshes of a client's "last used" mark.
+const CLIENT_USE_RESOLUTION: i64 = 3_600;
 
 /// Signs an RFC 9068 access token with the active key.
 pub fn mint_access_token(

@@ -100,7 +100,7 @@ pub async fn exchange(
         };
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
-    record_use(state, current.grant_id.as_deref(), &client.id, now).await?;
+    record_use(state, current.grant_id.as_deref(), client, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

@@ -60,13 +60,13 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(metadata::routes(&state.config).layer(cors::layer()))
         .merge(register::routes(max_body).layer(cors::layer()))
-        .merge(metrics)
         .merge(
             Router::new()
                 .route("/introspect", post(introspect::introspect))
                 .route("/revoke", post(revoke::revoke))
                 .layer(cors::layer()),
         )
+        .merge(metrics)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
