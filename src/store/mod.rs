@@ -234,18 +234,8 @@ impl Store {
                 file.display()
             ))
         };
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(BUSY_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
+        let writer = open_sqlite_pool(&options, 1).await.map_err(open_error)?;
+        let reader = open_sqlite_pool(&options, 4).await.map_err(open_error)?;
         Ok(Self {
             backend: Backend::Sqlite { writer, reader },
         })
@@ -317,4 +307,30 @@ fn decode_list(text: &str) -> StoreResult<Vec<String>> {
 /// Encodes a list of strings for a text column.
 fn encode_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
+}
+
+/// Opens a SQLite pool, retrying while another process holds the file's lock: switching a
+/// fresh file to WAL needs an exclusive lock, and SQLite answers `SQLITE_BUSY` at once (no
+/// busy handler) when two processes create the same database at the same moment.
+async fn open_sqlite_pool(
+    options: &SqliteConnectOptions,
+    max_connections: u32,
+) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await;
+        match opened {
+            Err(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("5" | "6"))
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            other => return other,
+        }
+    }
 }

@@ -548,6 +548,26 @@ async fn two_instances_starting_together_on_an_empty_database_migrate_once_and_s
 }
 
 #[tokio::test]
+async fn stores_opening_one_new_database_at_the_same_moment_all_open_and_migrate() {
+    // Switching a new SQLite file to WAL is refused at once (no busy wait) when another
+    // connection does the same: many rounds make that race likely on every machine.
+    for round in 0..25 {
+        let db = TestDb::new().await;
+        let open = || async {
+            let store = Store::connect(&Secret::new(&db.url)).await?;
+            store.migrate().await?;
+            Ok::<_, mcp_authd::store::StoreError>(store)
+        };
+        let opened = tokio::join!(open(), open(), open(), open());
+        for store in [opened.0, opened.1, opened.2, opened.3] {
+            let store = store.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert!(store.ping().await);
+            store.close().await;
+        }
+    }
+}
+
+#[tokio::test]
 async fn fifty_concurrent_writers_from_two_processes_never_see_a_locked_database() {
     let db = TestDb::new().await;
     let port = free_port().await;
