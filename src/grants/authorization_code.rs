@@ -1,13 +1,15 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use super::{
+    AccessGrant, GrantError, MintedAccessToken, TokenResponse, mint_access_token, record_use,
+};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::state::AppState;
-use crate::store::{AuthorizationCode, Client, NewRefreshToken};
+use crate::store::{AuthorizationCode, Client, CodeRedemption, NewRefreshToken};
 use crate::tokens::opaque;
 
 /// Checks the code against the client, redirect URI and PKCE verifier, consumes it
@@ -53,16 +55,7 @@ pub async fn exchange(
             OAuthError::invalid_grant("code_verifier does not match the code_challenge").into(),
         );
     }
-    let user = state
-        .store
-        .find_user(&stored.user_id)
-        .await?
-        .filter(|u| !u.disabled);
-    if user.is_none() {
-        return Err(invalid().into());
-    }
-    // The conditional update is the single point of truth: of concurrent redemptions one wins.
-    if state.store.consume_code(&code_hash, now).await?.is_none() {
+    if !stored.user_active {
         return Err(invalid().into());
     }
     let minted = mint_access_token(
@@ -76,44 +69,22 @@ pub async fn exchange(
             reuse: None,
         },
     )?;
-    let refresh_token = if client
+    let refresh_token = client
         .settings
         .grant_types
         .contains(&GrantType::RefreshToken)
-    {
-        let token = opaque::new_secret();
-        let tokens = &state.config.tokens;
-        let family_expires_at = stored.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
-        let new = NewRefreshToken {
-            token_hash: opaque::hash(&token),
-            family_id: opaque::new_id(),
-            parent_hash: None,
-            grant_id: stored.grant_id.clone(),
-            client_id: client.id.clone(),
-            user_id: Some(stored.user_id.clone()),
-            resource: stored.resource.clone(),
-            scope: stored.scope.clone(),
-            auth_time: stored.auth_time,
-            access_jti: minted.jti.clone(),
-            access_expires_at: minted.expires_at,
-            issued_at: now,
-            expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(family_expires_at),
-            family_expires_at,
-        };
-        state.store.insert_refresh_token(&new).await?;
-        state
-            .store
-            .record_code_tokens(&code_hash, Some(&new.family_id), &minted.jti)
-            .await?;
-        Some(token)
-    } else {
-        state
-            .store
-            .record_code_tokens(&code_hash, None, &minted.jti)
-            .await?;
-        None
+        .then(opaque::new_secret);
+    let redemption = CodeRedemption {
+        access_jti: minted.jti.clone(),
+        refresh_token: refresh_token
+            .as_deref()
+            .map(|token| first_refresh_token(state, &stored, token, &minted, now)),
     };
-    record_use(state, stored.grant_id.as_deref(), client, now).await?;
+    // The conditional update is the single point of truth: of concurrent redemptions one wins.
+    if !state.store.redeem_code(&stored, &redemption, now).await? {
+        return Err(invalid().into());
+    }
+    record_use(state, client, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
@@ -121,6 +92,35 @@ pub async fn exchange(
         refresh_token,
         scope: stored.scope,
     })
+}
+
+/// The first refresh token of the family a code starts; it lives at most the absolute
+/// lifetime counted from the sign-in.
+fn first_refresh_token(
+    state: &AppState,
+    code: &AuthorizationCode,
+    token: &str,
+    minted: &MintedAccessToken,
+    now: i64,
+) -> NewRefreshToken {
+    let tokens = &state.config.tokens;
+    let family_expires_at = code.auth_time + tokens.refresh_token_absolute_ttl.as_i64();
+    NewRefreshToken {
+        token_hash: opaque::hash(token),
+        family_id: opaque::new_id(),
+        parent_hash: None,
+        grant_id: code.grant_id.clone(),
+        client_id: code.client_id.clone(),
+        user_id: Some(code.user_id.clone()),
+        resource: code.resource.clone(),
+        scope: code.scope.clone(),
+        auth_time: code.auth_time,
+        access_jti: minted.jti.clone(),
+        access_expires_at: minted.expires_at,
+        issued_at: now,
+        expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(family_expires_at),
+        family_expires_at,
+    }
 }
 
 /// RFC 6749 4.1.2: a code used twice revokes every token issued from it.

@@ -31,7 +31,7 @@ pub async fn exchange(
             reuse: None,
         },
     )?;
-    record_use(state, None, client, state.clock.now()).await?;
+    record_use(state, client, state.clock.now()).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

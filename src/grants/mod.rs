@@ -62,20 +62,12 @@ pub struct MintedAccessToken {
     pub expires_in: i64,
 }
 
-/// Notes that tokens were issued: "last used" for the grant (account page) and the client
-/// (so unused dynamic registrations can be told apart).
-/// The client's mark is refreshed at most this often: it only has to outlive
+/// Notes that a client obtained tokens, so unused dynamic registrations can be told apart.
+/// The mark is refreshed at most every [`CLIENT_USE_RESOLUTION`]: it only has to outlive
 /// `registration.unused_client_ttl` (days), and skipping the write keeps the hot path of
-/// `client_credentials` free of database writes.
-pub async fn record_use(
-    state: &AppState,
-    grant_id: Option<&str>,
-    client: &Client,
-    now: i64,
-) -> Result<(), StoreError> {
-    if let Some(grant_id) = grant_id {
-        state.store.touch_grant(grant_id, now).await?;
-    }
+/// every grant free of a second write transaction. (A grant's own "last used" is written
+/// in the transaction that issues its tokens.)
+pub async fn record_use(state: &AppState, client: &Client, now: i64) -> Result<(), StoreError> {
     let recently_marked = client
         .last_used_at
         .is_some_and(|at| now - at < CLIENT_USE_RESOLUTION);

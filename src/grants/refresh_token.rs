@@ -54,15 +54,8 @@ pub async fn exchange(
     {
         return Err(invalid().into());
     }
-    if let Some(user_id) = &current.user_id {
-        let enabled = state
-            .store
-            .find_user(user_id)
-            .await?
-            .is_some_and(|u| !u.disabled);
-        if !enabled {
-            return Err(invalid().into());
-        }
+    if !current.user_active {
+        return Err(invalid().into());
     }
     let successor_token = successor_of(&state.keys.refresh_secret(), presented)
         .ok_or_else(OAuthError::server_error)?;
@@ -87,11 +80,10 @@ pub async fn exchange(
         expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(current.family_expires_at),
         family_expires_at: current.family_expires_at,
     };
-    if state
+    if !state
         .store
         .rotate_refresh_token(&hash, &successor, now)
         .await?
-        .is_none()
     {
         // Another request rotated it between our read and our update: treat this one as
         // the re-presentation it is.
@@ -100,7 +92,7 @@ pub async fn exchange(
         };
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
-    record_use(state, current.grant_id.as_deref(), client, now).await?;
+    record_use(state, client, now).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

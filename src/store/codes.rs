@@ -1,6 +1,7 @@
 //! Authorization codes: stored hashed, redeemed at most once.
 
-use super::{Store, StoreResult, read_pool, write_pool};
+use super::refresh_tokens::{INSERT_REFRESH, TOUCH_GRANT, bind_new_refresh, store_issued};
+use super::{NewRefreshToken, Store, StoreResult, read_pool, transaction, write_pool};
 
 /// A code about to be stored, with everything the token endpoint must check it against.
 #[derive(Clone, Debug)]
@@ -62,7 +63,22 @@ pub struct AuthorizationCode {
     pub family_id: Option<String>,
     /// The access token bought with it, so a replay can revoke it.
     pub access_jti: Option<String>,
+    /// Whether the person who approved it still exists and is enabled.
+    pub user_active: bool,
 }
+
+/// What redeeming a code buys, stored in the same transaction that consumes it.
+#[derive(Clone, Debug)]
+pub struct CodeRedemption {
+    /// The access token issued, so a replay of the code can revoke it.
+    pub access_jti: String,
+    /// The first refresh token of a new family, when the client may refresh.
+    pub refresh_token: Option<NewRefreshToken>,
+}
+
+/// Whether the row's person exists and is enabled (codes always have one).
+const USER_ACTIVE: &str = "COALESCE((SELECT NOT disabled FROM users \
+    WHERE users.id = authorization_codes.user_id), FALSE)";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, grant_id, redirect_uri, \
     redirect_uri_sent, code_challenge, resource, scope, auth_time, created_at, expires_at, \
@@ -94,50 +110,46 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an unexpired, unused code as used and returns it, in one conditional statement:
-    /// of any number of concurrent calls with the same code, exactly one gets `Some`.
-    pub async fn consume_code(
+    /// Consumes an unexpired, unused code and stores what it bought, in one transaction: of
+    /// any number of concurrent calls with the same code exactly one returns `true`, and a
+    /// crash leaves either nothing or the code consumed with its tokens recorded.
+    pub async fn redeem_code(
         &self,
-        code_hash: &str,
+        code: &AuthorizationCode,
+        redemption: &CodeRedemption,
         now: i64,
-    ) -> StoreResult<Option<AuthorizationCode>> {
-        let sql = format!(
-            "UPDATE authorization_codes SET consumed_at = $1 \
-             WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 \
-             RETURNING {CODE_COLUMNS}"
-        );
-        Ok(write_pool!(self, |pool| sqlx::query_as(&sql)
+    ) -> StoreResult<bool> {
+        let family_id = redemption.refresh_token.as_ref().map(|t| &t.family_id);
+        let redeemed = transaction!(self, |tx| {
+            let consumed = sqlx::query(
+                "UPDATE authorization_codes SET consumed_at = $1, family_id = $2, access_jti = $3 \
+                 WHERE code_hash = $4 AND consumed_at IS NULL AND expires_at > $1",
+            )
             .bind(now)
-            .bind(code_hash)
-            .fetch_optional(pool)
-            .await)?)
+            .bind(family_id)
+            .bind(&redemption.access_jti)
+            .bind(&code.code_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if consumed {
+                store_issued!(tx, &redemption.refresh_token, &code.grant_id, now);
+            }
+            consumed
+        });
+        Ok(redeemed)
     }
 
     /// A code in whatever state it is, to tell a replay from an unknown code.
     pub async fn find_code(&self, code_hash: &str) -> StoreResult<Option<AuthorizationCode>> {
-        let sql = format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE code_hash = $1");
+        let sql = format!(
+            "SELECT {CODE_COLUMNS}, {USER_ACTIVE} AS user_active \
+             FROM authorization_codes WHERE code_hash = $1"
+        );
         Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
             .bind(code_hash)
             .fetch_optional(pool)
             .await)?)
-    }
-
-    /// Records what a redeemed code bought, so a later replay can revoke exactly that.
-    pub async fn record_code_tokens(
-        &self,
-        code_hash: &str,
-        family_id: Option<&str>,
-        access_jti: &str,
-    ) -> StoreResult<()> {
-        write_pool!(self, |pool| sqlx::query(
-            "UPDATE authorization_codes SET family_id = $1, access_jti = $2 WHERE code_hash = $3"
-        )
-        .bind(family_id)
-        .bind(access_jti)
-        .bind(code_hash)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 }

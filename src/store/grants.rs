@@ -1,7 +1,7 @@
 //! Consents: which person let which client reach which MCP server, with which scopes.
 
 use super::revocations::ACCESS_TOKEN_HORIZON;
-use super::{Store, StoreResult, read_pool, transaction, write_pool};
+use super::{Store, StoreResult, read_pool, transaction};
 use crate::tokens::opaque::new_id;
 use serde::Serialize;
 
@@ -170,19 +170,6 @@ impl Store {
             .bind(&filter.client_id)
             .fetch_all(pool)
             .await)?)
-    }
-
-    /// Notes that a token was issued under a grant, for "last used" on the account page.
-    pub async fn touch_grant(&self, id: &str, now: i64) -> StoreResult<()> {
-        write_pool!(self, |pool| sqlx::query(
-            "UPDATE grants SET last_used_at = $1 WHERE id = $2"
-        )
-        .bind(now)
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(())
     }
 
     /// Revokes grants: their refresh tokens die at once (deleted by cascade) and every access

@@ -13,7 +13,7 @@ mod users;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
 pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
-pub use codes::{AuthorizationCode, NewAuthorizationCode};
+pub use codes::{AuthorizationCode, CodeRedemption, NewAuthorizationCode};
 pub use grants::{Grant, GrantFilter, GrantListing};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};
 pub use revocations::{RevocationCounts, RevokedAccessToken};
@@ -321,6 +321,9 @@ async fn open_sqlite_pool(
         let opened = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(BUSY_TIMEOUT)
+            // A file connection does not go stale; pinging it on every checkout would cost a
+            // round trip to its worker thread per statement.
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await;
         match opened {

@@ -72,16 +72,25 @@ pub struct RefreshToken {
     pub successor_hash: Option<String>,
     /// When it was revoked.
     pub revoked_at: Option<i64>,
+    /// Whether its person exists and is enabled (always true for tokens without a person).
+    pub user_active: bool,
 }
 
 const REFRESH_COLUMNS: &str = "token_hash, family_id, parent_hash, grant_id, client_id, user_id, \
     resource, scope, auth_time, access_jti, access_expires_at, issued_at, expires_at, \
     family_expires_at, rotated_at, successor_hash, revoked_at";
 
-const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
+/// Whether the row's person, if it has one, exists and is enabled.
+const USER_ACTIVE: &str = "(user_id IS NULL OR COALESCE((SELECT NOT disabled FROM users \
+    WHERE users.id = refresh_tokens.user_id), FALSE))";
+
+pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
     grant_id, client_id, user_id, resource, scope, auth_time, access_jti, access_expires_at, \
     issued_at, expires_at, family_expires_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// "Last used" on the account page, written in the transaction that issued the tokens.
+pub(super) const TOUCH_GRANT: &str = "UPDATE grants SET last_used_at = $1 WHERE id = $2";
 
 macro_rules! bind_new_refresh {
     ($query:expr, $t:expr) => {
@@ -103,6 +112,27 @@ macro_rules! bind_new_refresh {
     };
 }
 
+/// Inside a write transaction, stores a newly issued refresh token (if any) and notes the
+/// use of its grant (if any): what every token issuance writes besides its own update.
+macro_rules! store_issued {
+    ($tx:ident, $refresh:expr, $grant_id:expr, $now:expr) => {{
+        if let Some(token) = $refresh {
+            bind_new_refresh!(sqlx::query(INSERT_REFRESH), token)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        if let Some(grant_id) = $grant_id {
+            sqlx::query(TOUCH_GRANT)
+                .bind($now)
+                .bind(grant_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    }};
+}
+
+pub(super) use {bind_new_refresh, store_issued};
+
 impl Store {
     /// Stores the first token of a new family.
     pub async fn insert_refresh_token(&self, token: &NewRefreshToken) -> StoreResult<()> {
@@ -116,38 +146,40 @@ impl Store {
 
     /// The token with this hash in whatever state it is.
     pub async fn find_refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshToken>> {
-        let sql = format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1");
+        let sql = format!(
+            "SELECT {REFRESH_COLUMNS}, {USER_ACTIVE} AS user_active \
+             FROM refresh_tokens WHERE token_hash = $1"
+        );
         Ok(read_pool!(self, |pool| sqlx::query_as(&sql)
             .bind(token_hash)
             .fetch_optional(pool)
             .await)?)
     }
 
-    /// Marks a live token rotated and stores its successor, atomically: of any number of
-    /// concurrent calls for the same token, exactly one gets `Some` and one successor exists.
+    /// Marks a live token rotated, stores its successor and touches its grant, atomically:
+    /// of any number of concurrent calls for the same token, exactly one returns `true` and
+    /// one successor exists.
     pub async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         successor: &NewRefreshToken,
         now: i64,
-    ) -> StoreResult<Option<RefreshToken>> {
-        let sql = format!(
-            "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
-             WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL \
-             AND expires_at > $1 AND family_expires_at > $1 \
-             RETURNING {REFRESH_COLUMNS}"
-        );
+    ) -> StoreResult<bool> {
         let rotated = transaction!(self, |tx| {
-            let rotated: Option<RefreshToken> = sqlx::query_as(&sql)
-                .bind(now)
-                .bind(&successor.token_hash)
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if rotated.is_some() {
-                bind_new_refresh!(sqlx::query(INSERT_REFRESH), successor)
-                    .execute(&mut *tx)
-                    .await?;
+            let rotated = sqlx::query(
+                "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
+                 WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL \
+                 AND expires_at > $1 AND family_expires_at > $1",
+            )
+            .bind(now)
+            .bind(&successor.token_hash)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if rotated {
+                store_issued!(tx, Some(successor), &successor.grant_id, now);
             }
             rotated
         });

@@ -4,7 +4,8 @@
 use crate::helpers::TestDb;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
-    ClientSource, ClientUpdate, NewAuthorizationCode, NewClient, NewRefreshToken, Store, StoreError,
+    AuthorizationCode, ClientSource, ClientUpdate, CodeRedemption, NewAuthorizationCode, NewClient,
+    NewRefreshToken, Store, StoreError,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;
@@ -201,6 +202,24 @@ impl CreateAgain for Store {
     }
 }
 
+/// The stored code for this secret.
+async fn stored_code(store: &Store, secret: &str) -> AuthorizationCode {
+    store
+        .find_code(&opaque::hash(secret))
+        .await
+        .unwrap()
+        .expect("code stored")
+}
+
+/// Redeems a code for an access token id only.
+async fn redeem(store: &Store, code: &AuthorizationCode, jti: &str, at: i64) -> bool {
+    let redemption = CodeRedemption {
+        access_jti: jti.into(),
+        refresh_token: None,
+    };
+    store.redeem_code(code, &redemption, at).await.unwrap()
+}
+
 #[tokio::test]
 async fn a_code_is_consumed_once_and_not_after_expiry() {
     let db = TestDb::new().await;
@@ -216,58 +235,124 @@ async fn a_code_is_consumed_once_and_not_after_expiry() {
         .await
         .unwrap();
 
-    let first = store
-        .consume_code(&opaque::hash("code-1"), NOW + 1)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.client_id, "c1");
-    assert_eq!(first.consumed_at, Some(NOW + 1));
-    assert!(
-        store
-            .consume_code(&opaque::hash("code-1"), NOW + 2)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let replayed = store
-        .find_code(&opaque::hash("code-1"))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = stored_code(&store, "code-1").await;
+    assert!(first.user_active);
+    assert!(redeem(&store, &first, "jti-1", NOW + 1).await);
+    assert!(!redeem(&store, &first, "jti-2", NOW + 2).await);
+    let replayed = stored_code(&store, "code-1").await;
     assert_eq!(
         replayed.consumed_at,
         Some(NOW + 1),
         "a replay is recognisable"
     );
+    assert_eq!(
+        replayed.access_jti.as_deref(),
+        Some("jti-1"),
+        "the winner's"
+    );
+    assert_eq!(replayed.family_id, None);
 
+    let second = stored_code(&store, "code-2").await;
+    assert!(!redeem(&store, &second, "jti-3", NOW + 60).await, "expired");
+    let unknown = AuthorizationCode {
+        code_hash: opaque::hash("unknown"),
+        ..second
+    };
+    assert!(!redeem(&store, &unknown, "jti-4", NOW).await);
+}
+
+#[tokio::test]
+async fn redeeming_a_code_stores_its_refresh_family_and_touches_its_grant_at_once() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    let grant = store
+        .upsert_grant(
+            &user.id,
+            "c1",
+            "https://mcp.example.com/mcp",
+            &["read".into()],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let mut new = code("c1", &user.id, "code-1");
+    new.grant_id = Some(grant.id.clone());
+    store.insert_code(&new, NOW).await.unwrap();
+    let stored = stored_code(&store, "code-1").await;
+    let mut first = refresh("c1", &user.id, "rt-1", "fam-1");
+    first.grant_id = Some(grant.id.clone());
+    let redemption = CodeRedemption {
+        access_jti: "jti-1".into(),
+        refresh_token: Some(first.clone()),
+    };
     assert!(
         store
-            .consume_code(&opaque::hash("code-2"), NOW + 60)
+            .redeem_code(&stored, &redemption, NOW + 5)
             .await
             .unwrap()
-            .is_none(),
-        "expired"
     );
+    let redeemed = stored_code(&store, "code-1").await;
+    assert_eq!(redeemed.family_id.as_deref(), Some("fam-1"));
+    assert_eq!(redeemed.access_jti.as_deref(), Some("jti-1"));
+    let token = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .expect("the refresh token is stored with the redemption");
+    assert!(token.user_active);
+    let touched = store.find_grant_by_id(&grant.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(NOW + 5));
+
+    // A losing redemption stores nothing.
+    let mut other = refresh("c1", &user.id, "rt-2", "fam-2");
+    other.grant_id = Some(grant.id.clone());
+    let again = CodeRedemption {
+        access_jti: "jti-2".into(),
+        refresh_token: Some(other.clone()),
+    };
+    assert!(!store.redeem_code(&stored, &again, NOW + 6).await.unwrap());
     assert!(
         store
-            .consume_code(&opaque::hash("unknown"), NOW)
+            .find_refresh_token(&other.token_hash)
             .await
             .unwrap()
             .is_none()
     );
+}
 
+#[tokio::test]
+async fn codes_and_refresh_tokens_of_a_disabled_person_read_as_inactive() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
     store
-        .record_code_tokens(&opaque::hash("code-1"), Some("fam"), "jti-1")
+        .insert_code(&code("c1", &user.id, "code-1"), NOW)
         .await
         .unwrap();
-    let recorded = store
-        .find_code(&opaque::hash("code-1"))
+    store
+        .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(recorded.family_id.as_deref(), Some("fam"));
-    assert_eq!(recorded.access_jti.as_deref(), Some("jti-1"));
+    let mut machine = refresh("c1", &user.id, "rt-machine", "fam-machine");
+    machine.user_id = None;
+    store.insert_refresh_token(&machine).await.unwrap();
+    store
+        .set_user_disabled("alice", true, NOW + 1)
+        .await
+        .unwrap();
+    assert!(!stored_code(&store, "code-1").await.user_active);
+    let token = store.find_refresh_token(&opaque::hash("rt")).await.unwrap();
+    assert!(!token.unwrap().user_active);
+    let without_person = store.find_refresh_token(&machine.token_hash).await.unwrap();
+    assert!(without_person.unwrap().user_active, "no person to disable");
+    store
+        .set_user_disabled("alice", false, NOW + 2)
+        .await
+        .unwrap();
+    assert!(stored_code(&store, "code-1").await.user_active);
 }
 
 #[tokio::test]
@@ -282,15 +367,19 @@ async fn concurrent_consumption_of_one_code_has_exactly_one_winner() {
             .insert_code(&code("c1", &user.id, &secret), NOW)
             .await
             .unwrap();
+        let code = stored_code(&store, &secret).await;
         let tasks = 24;
         let barrier = Arc::new(Barrier::new(tasks));
         let handles: Vec<_> = (0..tasks)
             .map(|_| {
-                let (store, barrier, hash) =
-                    (store.clone(), barrier.clone(), opaque::hash(&secret));
+                let (store, barrier, code) = (store.clone(), barrier.clone(), code.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.consume_code(&hash, NOW + 1).await
+                    let redemption = CodeRedemption {
+                        access_jti: opaque::new_id(),
+                        refresh_token: None,
+                    };
+                    store.redeem_code(&code, &redemption, NOW + 1).await
                 })
             })
             .collect();
@@ -300,7 +389,6 @@ async fn concurrent_consumption_of_one_code_has_exactly_one_winner() {
                 .await
                 .unwrap()
                 .expect("no database error under contention")
-                .is_some()
             {
                 winners += 1;
             }
@@ -343,7 +431,6 @@ async fn concurrent_rotation_of_one_refresh_token_has_exactly_one_winner() {
                 .await
                 .unwrap()
                 .expect("no database error under contention")
-                .is_some()
             {
                 winners.push(i);
             }
@@ -391,11 +478,10 @@ async fn revoking_a_family_stops_rotation() {
     );
     let successor = refresh("c1", &user.id, "rt-next", "fam");
     assert!(
-        store
+        !store
             .rotate_refresh_token(&opaque::hash("rt"), &successor, NOW + 2)
             .await
             .unwrap()
-            .is_none()
     );
     assert!(
         store
@@ -421,11 +507,10 @@ async fn an_expired_refresh_token_does_not_rotate() {
     let successor = refresh("c1", &user.id, "rt-next", "fam");
     let late = NOW + 86_400;
     assert!(
-        store
+        !store
             .rotate_refresh_token(&opaque::hash("rt"), &successor, late)
             .await
             .unwrap()
-            .is_none()
     );
 }
 
@@ -564,10 +649,8 @@ async fn deleting_a_user_or_client_records_their_access_tokens_as_revoked() {
         .insert_code(&code("c1", &alice.id, "code-a"), NOW)
         .await
         .unwrap();
-    store
-        .record_code_tokens(&opaque::hash("code-a"), None, "code-jti")
-        .await
-        .unwrap();
+    let stored = stored_code(&store, "code-a").await;
+    assert!(redeem(&store, &stored, "code-jti", NOW).await);
 
     store.delete_user("alice", NOW + 1).await.unwrap();
     for jti in [alices.access_jti.as_str(), "code-jti"] {
