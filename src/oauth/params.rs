@@ -107,3 +107,97 @@ mod tests {
         assert!(Params::parse(b"code=%FF%FE").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Form bodies of any bytes: parsing is total, lossless for what encodes, and strict
+    //! about repeats and UTF-8.
+
+    use super::*;
+    use crate::oauth::error::ErrorCode;
+    use crate::testing::proptest_config;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+            .into_bytes()
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn any_bytes_parse_or_fail_as_invalid_request(raw in vec(any::<u8>(), 0..300)) {
+            match Params::parse(&raw) {
+                Ok(params) => {
+                    // Every kept value is non-empty, whatever was sent.
+                    prop_assert!(params.0.values().flatten().all(|v| !v.is_empty()));
+                    if let Err(e) = params.refuse_repeats(&[]) {
+                        prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
+                    }
+                }
+                Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidRequest),
+            }
+        }
+
+        #[test]
+        fn distinct_parameters_round_trip_through_form_encoding(
+            pairs in btree_map(any::<String>(), ".+", 0..8),
+        ) {
+            let list: Vec<(&str, &str)> =
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let params = Params::parse(&encode(&list)).expect("encoded UTF-8 parses");
+            prop_assert_eq!(params.refuse_repeats(&[]), Ok(()));
+            for (name, value) in &pairs {
+                prop_assert_eq!(params.get(name), Some(value.as_str()));
+                prop_assert!(!params.is_repeated(name));
+            }
+        }
+
+        #[test]
+        fn a_repeated_parameter_is_refused_unless_allowed(
+            name in "[a-z_]{1,12}",
+            first in ".+",
+            second in ".+",
+            other in btree_map("[A-Z]{1,5}", ".+", 0..4),
+        ) {
+            let mut list = vec![(name.as_str(), first.as_str())];
+            list.extend(other.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            list.push((name.as_str(), second.as_str()));
+            let params = Params::parse(&encode(&list)).expect("encoded UTF-8 parses");
+            prop_assert!(params.is_repeated(&name));
+            let refused = params.refuse_repeats(&[]).expect_err("a repeat is refused");
+            prop_assert_eq!(refused.code, ErrorCode::InvalidRequest);
+            let quoted = format!("{name:?}");
+            prop_assert!(refused.description.contains(&quoted));
+            prop_assert_eq!(params.refuse_repeats(&[name.as_str()]), Ok(()));
+            prop_assert_eq!(params.all(&name), [first, second]);
+        }
+
+        #[test]
+        fn empty_values_count_as_absent(name in "[a-z_]{1,12}", repeats in 1usize..4) {
+            let body = format!("{name}=&").repeat(repeats);
+            let params = Params::parse(body.as_bytes()).expect("plain ASCII parses");
+            prop_assert_eq!(params.get(&name), None);
+            prop_assert_eq!(params.require(&name).map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+            prop_assert_eq!(params.refuse_repeats(&[]), Ok(()));
+        }
+
+        #[test]
+        fn invalid_utf8_anywhere_is_invalid_request(
+            before in "[a-z=&]{0,10}",
+            bad in prop::sample::select(vec!["%FF", "%C3", "%80", "%ED%A0%80", "%F8%88%80%80%80"]),
+            after in "[a-z]{0,10}",
+        ) {
+            let body = format!("x={before}{bad}{after}");
+            // `bad` lands in a name or a value; either way the body is refused.
+            prop_assert_eq!(
+                Params::parse(body.as_bytes()).map_err(|e| e.code),
+                Err(ErrorCode::InvalidRequest)
+            );
+        }
+    }
+}

@@ -281,3 +281,102 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any JSON value, and RFC 7591-shaped objects with odd members: a registration either
+    //! yields settings every client rule accepts, or a metadata or redirect URI error.
+
+    use super::*;
+    use crate::oauth::redirect_uri::validate_for_registration;
+    use crate::testing::proptest_config;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "(https?|cursor|javascript)://[a-z0-9.:@\\[\\]-]{0,12}(/[a-z#?*]{0,5})?"
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::from),
+                btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn metadata() -> impl Strategy<Value = Value> {
+        let field = prop::sample::select(vec![
+            "redirect_uris",
+            "token_endpoint_auth_method",
+            "grant_types",
+            "response_types",
+            "client_name",
+            "client_uri",
+            "logo_uri",
+            "scope",
+            "contacts",
+            "software_id",
+            "application_type",
+            "tos_uri",
+        ]);
+        let value = prop_oneof![
+            json(),
+            prop::sample::select(vec![
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "code",
+                "native",
+            ])
+            .prop_map(Value::from),
+            vec(json(), 0..4).prop_map(Value::from),
+            vec(
+                "(https://[a-z]{1,8}\\.example|http://127\\.0\\.0\\.1:[0-9]{1,5})/cb",
+                1..3
+            )
+            .prop_map(Value::from),
+        ];
+        btree_map(field, value, 0..8)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn any_registration_gives_valid_settings_or_an_rfc_7591_error(
+            body in prop_oneof![json(), metadata()],
+        ) {
+            let schemes = ["cursor".to_owned()];
+            match parse_registration(&body, &schemes) {
+                Ok(registration) => {
+                    let settings = registration.settings;
+                    prop_assert!(body.is_object());
+                    prop_assert!(!settings.grant_types.is_empty());
+                    for uri in &settings.redirect_uris {
+                        prop_assert_eq!(validate_for_registration(uri, &schemes), Ok(()));
+                    }
+                    if settings.grant_types.contains(&GrantType::AuthorizationCode) {
+                        prop_assert!(!settings.redirect_uris.is_empty());
+                    }
+                }
+                Err(e) => prop_assert!(
+                    matches!(e.code, ErrorCode::InvalidClientMetadata | ErrorCode::InvalidRedirectUri),
+                    "{e}"
+                ),
+            }
+        }
+    }
+}
