@@ -362,7 +362,7 @@ mod properties {
             let _ = validate_for_registration(&a, &schemes());
             let _ = validate_for_registration(&b, &schemes());
             prop_assert!(matches(&a, &a));
-            let _ = (matches(&a, &b), matches(&b, &a), select(Some(&a), &[b.clone()]));
+            let _ = (matches(&a, &b), matches(&b, &a), select(Some(&a), std::slice::from_ref(&b)));
         }
 
         #[test]

@@ -290,66 +290,63 @@ mod properties {
     use super::*;
     use crate::oauth::redirect_uri::validate_for_registration;
     use crate::testing::proptest_config;
-    use proptest::collection::{btree_map, vec};
+    use proptest::collection::vec;
     use proptest::prelude::*;
 
+    /// Any JSON: scalars, odd URIs, and arrays and objects of them a few levels deep.
     fn json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
+        let scalar = prop_oneof![
             Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
             any::<f64>().prop_map(Value::from),
-            any::<String>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
             "(https?|cursor|javascript)://[a-z0-9.:@\\[\\]-]{0,12}(/[a-z#?*]{0,5})?"
-                .prop_map(Value::from),
+                .prop_map(Value::String),
         ];
-        leaf.prop_recursive(3, 24, 6, |inner| {
+        scalar.prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
-                vec(inner.clone(), 0..6).prop_map(Value::from),
-                btree_map(".{0,8}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                vec((".{0,8}", inner), 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
 
+    /// Objects whose members are the ones this module reads, with values right or wrong.
     fn metadata() -> impl Strategy<Value = Value> {
-        let field = prop::sample::select(vec![
-            "redirect_uris",
-            "token_endpoint_auth_method",
+        let mut names = vec![
             "grant_types",
-            "response_types",
-            "client_name",
-            "client_uri",
-            "logo_uri",
-            "scope",
+            "redirect_uris",
             "contacts",
-            "software_id",
-            "application_type",
-            "tos_uri",
-        ]);
+            "client_name",
+            "scope",
+        ];
+        names.extend(URI_FIELDS.iter().chain(TEXT_FIELDS));
+        names.push("token_endpoint_auth_method");
         let value = prop_oneof![
             json(),
             prop::sample::select(vec![
                 "none",
-                "client_secret_basic",
                 "client_secret_post",
-                "private_key_jwt",
+                "client_secret_basic",
                 "authorization_code",
-                "refresh_token",
                 "client_credentials",
-                "code",
-                "native",
+                "refresh_token",
             ])
             .prop_map(Value::from),
-            vec(json(), 0..4).prop_map(Value::from),
             vec(
                 "(https://[a-z]{1,8}\\.example|http://127\\.0\\.0\\.1:[0-9]{1,5})/cb",
                 1..3
             )
             .prop_map(Value::from),
         ];
-        btree_map(field, value, 0..8)
-            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+        vec((prop::sample::select(names), value), 0..8).prop_map(|members| {
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            )
+        })
     }
 
     proptest! {
