@@ -179,3 +179,65 @@ mod tests {
         assert_eq!(parse_basic("!!!"), None);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any `Authorization` header and body credentials: decoding never panics, Basic
+    //! credentials round-trip, and every refusal is `invalid_client`.
+
+    use super::*;
+    use crate::testing::proptest_config;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn form_encode(text: &str) -> String {
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn basic_credentials_round_trip_through_encoding(id in ".+", secret in ".*") {
+            let encoded = STANDARD.encode(format!("{}:{}", form_encode(&id), form_encode(&secret)));
+            prop_assert_eq!(parse_basic(&encoded), Some((id, secret)));
+        }
+
+        #[test]
+        fn any_authorization_header_and_body_give_one_client_or_invalid_client(
+            header_value in prop_oneof![
+                "(Basic|basic|BASIC|Bearer|Digest)? ?[A-Za-z0-9+/=: %-]{0,30}",
+                "[ -~]{0,40}",
+            ],
+            id in proptest::option::of("[a-z:+]{1,8}"),
+            secret in proptest::option::of("[a-z]{1,8}"),
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = HeaderValue::from_str(&header_value) {
+                headers.insert(header::AUTHORIZATION, value);
+            }
+            let mut body = String::new();
+            if let Some(id) = &id {
+                body.push_str(&format!("client_id={id}&"));
+            }
+            if let Some(secret) = &secret {
+                body.push_str(&format!("client_secret={secret}"));
+            }
+            let params = Params::parse(body.as_bytes()).expect("ASCII parses");
+            match presented(&headers, &params) {
+                Ok(Presented::Basic { id: basic_id, .. }) => {
+                    prop_assert!(secret.is_none());
+                    prop_assert!(!basic_id.is_empty());
+                    if let Some(body_id) = params.get("client_id") {
+                        prop_assert_eq!(body_id, basic_id.as_str());
+                    }
+                }
+                Ok(Presented::Post { id, .. } | Presented::Public { id }) => {
+                    prop_assert!(headers.get(header::AUTHORIZATION).is_none());
+                    prop_assert_eq!(params.get("client_id"), Some(id.as_str()));
+                }
+                Err(e) => prop_assert_eq!(e.error.code, ErrorCode::InvalidClient),
+            }
+        }
+    }
+}

@@ -38,3 +38,89 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
         Ok(Self(params))
     }
 }
+
+#[cfg(test)]
+pub(crate) mod properties {
+    //! Any content type and any body: the extractor agrees with [`Params`], refuses repeats
+    //! (but of `resource`), and every refusal is `invalid_request`.
+
+    use super::*;
+    use crate::oauth::error::ErrorCode;
+    use crate::testing::proptest_config;
+    use axum::body::Body;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Runs the extractor on one request, the way axum would.
+    pub(crate) fn extract<T: FromRequest<(), Rejection = ApiError>>(
+        content_type: Option<&[u8]>,
+        body: Vec<u8>,
+    ) -> Result<T, ApiError> {
+        let mut request = Request::new(Body::from(body));
+        if let Some(value) = content_type.and_then(|v| header::HeaderValue::from_bytes(v).ok()) {
+            request.headers_mut().insert(header::CONTENT_TYPE, value);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(T::from_request(request, &()))
+    }
+
+    /// Content types near and far from the expected one, and arbitrary bytes.
+    pub(crate) fn content_type(expected: &'static str) -> impl Strategy<Value = Option<Vec<u8>>> {
+        proptest::option::of(prop_oneof![
+            Just(expected.as_bytes().to_vec()),
+            Just(format!("{expected}; charset=utf-8").into_bytes()),
+            Just(expected.to_uppercase().into_bytes()),
+            prop::sample::select(vec![
+                "text/plain",
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                ";",
+                "",
+                "application/x-www-form-urlencodedx",
+            ])
+            .prop_map(|s| s.as_bytes().to_vec()),
+            vec(any::<u8>(), 0..40),
+        ])
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..200),
+            "((grant_type|code|resource|scope|client_id|%[0-9A-Fa-f]{0,2}|[a-z+%]{0,5})=[a-zA-Z0-9%+&=]{0,12}&?){0,6}"
+                .prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn the_form_extractor_agrees_with_the_parser_and_only_refuses_as_invalid_request(
+            content_type in content_type("application/x-www-form-urlencoded"),
+            body in body(),
+        ) {
+            let result = extract::<FormParams>(content_type.as_deref(), body.clone());
+            let is_form = content_type
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .is_some_and(|m| m == "application/x-www-form-urlencoded");
+            let parsed = Params::parse(&body);
+            match result {
+                Ok(FormParams(params)) => {
+                    prop_assert!(is_form);
+                    prop_assert_eq!(Ok(&params), parsed.as_ref());
+                    prop_assert_eq!(params.refuse_repeats(&["resource"]), Ok(()));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+                    let acceptable = parsed.is_ok_and(|p| p.refuse_repeats(&["resource"]).is_ok());
+                    prop_assert!(!(is_form && acceptable), "refused a good form: {e:?}");
+                }
+            }
+        }
+    }
+}

@@ -65,3 +65,47 @@ mod tests {
         assert!(!is_json(""));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any content type and any body: JSON is accepted exactly when it is JSON under a JSON
+    //! media type, and every refusal is `invalid_request`.
+
+    use super::{JsonBody, is_json};
+    use crate::http::form::properties::{content_type, extract};
+    use crate::oauth::error::ErrorCode;
+    use crate::testing::proptest_config;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn the_json_extractor_accepts_exactly_json_under_a_json_media_type(
+            content_type in content_type("application/json"),
+            body in prop_oneof![
+                vec(any::<u8>(), 0..200),
+                "[\\[\\]{}\",:0-9a-z \\\\ue-]{0,40}".prop_map(String::into_bytes),
+            ],
+        ) {
+            let result = extract::<JsonBody<Value>>(content_type.as_deref(), body.clone());
+            let json_type = content_type
+                .as_deref()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .is_some_and(is_json);
+            let parsed = serde_json::from_slice::<Value>(&body);
+            match result {
+                Ok(JsonBody(value)) => {
+                    prop_assert!(json_type);
+                    prop_assert_eq!(Some(value), parsed.ok());
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.error.code, ErrorCode::InvalidRequest);
+                    prop_assert!(!(json_type && parsed.is_ok()));
+                }
+            }
+        }
+    }
+}

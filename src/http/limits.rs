@@ -63,7 +63,13 @@ pub async fn limit(State(limits): State<Limits>, request: Request, next: Next) -
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > max_body as u64) {
-        return too_large(page, max_body);
+        // The body is never read, so the connection ends with this answer: say so (RFC 9112
+        // 9.6), or a client sends its next request on a connection about to close.
+        let mut response = too_large(page, max_body);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     let _permit = if probe {
         None

@@ -118,25 +118,36 @@ pub fn matches(requested: &str, registered: &str) -> bool {
     if requested == registered {
         return true;
     }
-    let (Ok(req), Ok(reg)) = (Url::parse(requested), Url::parse(registered)) else {
+    let Ok(reg) = Url::parse(registered) else {
         return false;
     };
     let loopback = reg.scheme() == "http" && reg.host().as_ref().is_some_and(is_loopback_host);
-    if !loopback || req.scheme() != "http" || req.host() != reg.host() {
+    if !loopback {
         return false;
     }
-    // Compare everything but the port, on the raw strings after the authority, so no
-    // normalisation of the path or query sneaks in.
-    after_authority(requested) == after_authority(registered)
-        && req.username().is_empty()
-        && req.password().is_none()
-        && req.fragment().is_none()
+    // Compare the raw strings with only the port taken out, so no normalisation (scheme or
+    // host case, `\\` read as `/`, a missing `//`, empty user information) lets a different
+    // string through; the request must still parse, with the same host and a valid port.
+    without_port(requested).is_some_and(|req| Some(req) == without_port(registered))
+        && Url::parse(requested).is_ok_and(|req| req.host() == reg.host())
 }
 
-/// The part of a URI after `scheme://authority`.
-fn after_authority(uri: &str) -> &str {
-    let rest = uri.split_once("://").map_or(uri, |(_, rest)| rest);
-    rest.find(['/', '?']).map_or("", |at| &rest[at..])
+/// `scheme://host` and everything after the authority, the `:port` left out; `None` for a
+/// URI without `://`. User information stays part of the host, so it never matches.
+fn without_port(uri: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = match authority.rfind(':') {
+        Some(at)
+            if !authority[at..].contains(']')
+                && authority[at + 1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            &authority[..at]
+        }
+        _ => authority,
+    };
+    Some((&uri[..scheme.len() + 3 + host.len()], tail))
 }
 
 /// The registered redirect URI to use for a request, or `None` when it cannot be trusted:
@@ -215,6 +226,32 @@ mod matching_tests {
     }
 
     #[test]
+    fn loopback_matching_ignores_the_port_and_nothing_else() {
+        // Found by the property tests: URL parsing made these equal to the registration.
+        for requested in [
+            "Http://127.0.0.1",
+            "HTTP://127.0.0.1:5000",
+            "http://LOCALHOST:5000",
+            "http://:@localhost",
+            "http://:@localhost:5000",
+            "http:127.0.0.1",
+            "http:/127.0.0.1:5000",
+            "http://127.0.0.1\\x",
+            "http://127.0.0.1:5000\\x",
+        ] {
+            let registered = if requested.to_ascii_lowercase().contains("localhost") {
+                "http://localhost"
+            } else {
+                "http://127.0.0.1"
+            };
+            assert!(!matches(requested, registered), "{requested} matched");
+        }
+        assert!(matches("http://127.0.0.1:5000", "http://127.0.0.1"));
+        assert!(matches("http://[::1]:5000?x=1", "http://[::1]?x=1"));
+        assert!(!matches("http://127.0.0.1:99999/cb", "http://127.0.0.1/cb"));
+    }
+
+    #[test]
     fn selection_needs_a_match_or_a_single_registration() {
         let one = vec!["https://a.example/cb".to_owned()];
         let two = vec![
@@ -228,5 +265,214 @@ mod matching_tests {
             Some("https://b.example/cb")
         );
         assert_eq!(select(Some("https://c.example/cb"), &two), None);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Generated registrations and mutations of them: a registered URI matches itself and
+    //! nothing else, but for the port of a loopback one.
+
+    use super::*;
+    use crate::testing::proptest_config;
+    use proptest::prelude::*;
+
+    /// A registrable URI in three parts: `scheme://host`, the `:port` (maybe empty), and
+    /// everything after the authority. Whether the host is loopback comes along.
+    #[derive(Clone, Debug)]
+    struct Registered {
+        origin: String,
+        port: String,
+        tail: String,
+        loopback: bool,
+    }
+
+    impl Registered {
+        fn uri(&self) -> String {
+            format!("{}{}{}", self.origin, self.port, self.tail)
+        }
+
+        fn with_port(&self, port: &str) -> String {
+            format!("{}{port}{}", self.origin, self.tail)
+        }
+    }
+
+    fn port() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), (1u16..).prop_map(|p| format!(":{p}"))]
+    }
+
+    fn tail() -> impl Strategy<Value = String> {
+        (
+            "(/[A-Za-z0-9._~%-]{0,8}){0,3}",
+            proptest::option::of("[a-z]{1,5}=[A-Za-z0-9%+]{0,6}(&[a-z]{1,3}=[a-z]{0,3})?"),
+        )
+            .prop_map(|(path, query)| match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            })
+    }
+
+    fn registered() -> impl Strategy<Value = Registered> {
+        let https = ("[a-z][a-z0-9-]{0,8}(\\.[a-z]{2,5}){1,2}", port(), tail()).prop_map(
+            |(host, port, tail)| Registered {
+                origin: format!("https://{host}"),
+                port,
+                tail,
+                loopback: false,
+            },
+        );
+        let loopback = (
+            prop_oneof![
+                Just("127.0.0.1"),
+                Just("localhost"),
+                Just("[::1]"),
+                Just("127.8.9.10")
+            ],
+            port(),
+            tail(),
+        )
+            .prop_map(|(host, port, tail)| Registered {
+                origin: format!("http://{host}"),
+                port,
+                tail,
+                loopback: true,
+            });
+        let private =
+            ("[a-z]{1,8}(\\.[a-z]{1,8}){0,2}", tail()).prop_map(|(host, tail)| Registered {
+                origin: format!("cursor://{host}"),
+                port: String::new(),
+                tail: if tail.is_empty() { "/cb".into() } else { tail },
+                loopback: false,
+            });
+        prop_oneof![https, loopback, private]
+    }
+
+    fn schemes() -> Vec<String> {
+        vec!["cursor".to_owned()]
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn registration_check_and_matching_never_panic_on_any_strings(
+            a in any::<String>(),
+            b in "[a-zA-Z:/\\\\.@\\[\\]?#%0-9]{0,30}",
+        ) {
+            let _ = validate_for_registration(&a, &schemes());
+            let _ = validate_for_registration(&b, &schemes());
+            prop_assert!(matches(&a, &a));
+            let _ = (matches(&a, &b), matches(&b, &a), select(Some(&a), std::slice::from_ref(&b)));
+        }
+
+        #[test]
+        fn anything_registrable_is_an_absolute_uri_without_fragment_or_whitespace(
+            raw in "[a-zA-Z]{1,6}:[a-zA-Z0-9:/\\\\.@\\[\\]?#% \t*-]{0,30}",
+        ) {
+            if validate_for_registration(&raw, &schemes()).is_ok() {
+                let url = Url::parse(&raw).expect("accepted, so it parses");
+                prop_assert!(url.fragment().is_none() && !raw.contains('#'));
+                prop_assert!(!raw.chars().any(char::is_whitespace));
+                prop_assert!(url.username().is_empty() && url.password().is_none());
+                prop_assert!(!DANGEROUS_SCHEMES.contains(&url.scheme()));
+            }
+        }
+
+        #[test]
+        fn a_registered_uri_matches_itself_and_is_the_one_selected(r in registered()) {
+            let uri = r.uri();
+            prop_assert_eq!(validate_for_registration(&uri, &schemes()), Ok(()));
+            prop_assert!(matches(&uri, &uri));
+            let list = vec![uri.clone()];
+            prop_assert_eq!(select(Some(&uri), &list), Some(uri.as_str()));
+            prop_assert_eq!(select(None, &list), Some(uri.as_str()));
+        }
+
+        #[test]
+        fn changing_any_one_character_of_a_registered_uri_breaks_the_match(
+            r in registered(),
+            at in any::<prop::sample::Index>(),
+            replacement in any::<char>(),
+        ) {
+            let uri = r.uri();
+            let chars: Vec<char> = uri.chars().collect();
+            let at = at.index(chars.len());
+            prop_assume!(chars[at] != replacement);
+            // On loopback, the port may differ (RFC 8252 7.3): that region is not mutated here.
+            let port_region = r.origin.len()..r.origin.len() + r.port.len();
+            prop_assume!(!(r.loopback && port_region.contains(&at)));
+            let mut mutated = chars;
+            mutated[at] = replacement;
+            let mutated: String = mutated.into_iter().collect();
+            prop_assert!(!matches(&mutated, &uri), "{mutated:?} matched {uri:?}");
+            let list = [uri];
+            prop_assert_eq!(select(Some(&mutated), &list), None);
+        }
+
+        #[test]
+        fn appending_a_path_query_or_fragment_breaks_the_match(
+            r in registered(),
+            suffix in prop_oneof![
+                prop::sample::select(vec![
+                    "/", "/x", "?a=b", "&a=b", "#f", "%2F", "\\x", "\\", ".", "/..", "//evil.example",
+                    "@evil.example", "?", "#", ";x", "%00", "\t", " ",
+                ]).prop_map(str::to_owned),
+                any::<String>().prop_filter("not empty", |s| !s.is_empty()),
+            ],
+        ) {
+            let uri = r.uri();
+            // Digits or a colon right after a loopback authority only change the port.
+            prop_assume!(!(r.loopback && r.tail.is_empty()
+                && suffix.starts_with(|c: char| c.is_ascii_digit() || c == ':')));
+            let longer = format!("{uri}{suffix}");
+            prop_assert!(!matches(&longer, &uri), "{longer:?} matched {uri:?}");
+        }
+
+        #[test]
+        fn changing_the_case_of_any_letter_breaks_the_match(
+            r in registered(),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let uri = r.uri();
+            let letters: Vec<usize> = uri
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_alphabetic())
+                .map(|(i, _)| i)
+                .collect();
+            let at = letters[at.index(letters.len())];
+            let mut bytes = uri.clone().into_bytes();
+            bytes[at] ^= 0x20;
+            let flipped = String::from_utf8(bytes).expect("ASCII stays UTF-8");
+            prop_assert!(!matches(&flipped, &uri), "{flipped:?} matched {uri:?}");
+        }
+
+        #[test]
+        fn another_port_matches_only_on_a_loopback_registration(
+            r in registered(),
+            number in 1u16..,
+            drop_port in any::<bool>(),
+        ) {
+            let other = if drop_port && !r.port.is_empty() { String::new() } else { format!(":{number}") };
+            prop_assume!(other != r.port);
+            let uri = r.uri();
+            let moved = r.with_port(&other);
+            prop_assert_eq!(matches(&moved, &uri), r.loopback, "{:?} against {:?}", moved, uri);
+        }
+
+        #[test]
+        fn the_loopback_port_rule_never_changes_the_host_or_the_scheme(
+            r in registered(),
+            other in port(),
+            origin in prop::sample::select(vec![
+                "http://127.0.0.2", "http://localhost.", "http://[::2]", "https://127.0.0.1",
+                "https://localhost", "http://evil.example", "http://a@127.0.0.1", "http://:@localhost",
+                "http://127.0.0.1.evil.example", "http:/127.0.0.1", "http:127.0.0.1",
+            ]),
+        ) {
+            prop_assume!(origin != r.origin);
+            let uri = r.uri();
+            let elsewhere = format!("{origin}{other}{}", r.tail);
+            prop_assert!(!matches(&elsewhere, &uri), "{elsewhere:?} matched {uri:?}");
+        }
     }
 }

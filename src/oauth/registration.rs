@@ -281,3 +281,99 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any JSON value, and RFC 7591-shaped objects with odd members: a registration either
+    //! yields settings every client rule accepts, or a metadata or redirect URI error.
+
+    use super::*;
+    use crate::oauth::redirect_uri::validate_for_registration;
+    use crate::testing::proptest_config;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Any JSON: scalars, odd URIs, and arrays and objects of them a few levels deep.
+    fn json() -> impl Strategy<Value = Value> {
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+            "(https?|cursor|javascript)://[a-z0-9.:@\\[\\]-]{0,12}(/[a-z#?*]{0,5})?"
+                .prop_map(Value::String),
+        ];
+        scalar.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                vec((".{0,8}", inner), 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Objects whose members are the ones this module reads, with values right or wrong.
+    fn metadata() -> impl Strategy<Value = Value> {
+        let mut names = vec![
+            "grant_types",
+            "redirect_uris",
+            "contacts",
+            "client_name",
+            "scope",
+        ];
+        names.extend(URI_FIELDS.iter().chain(TEXT_FIELDS));
+        names.push("token_endpoint_auth_method");
+        let value = prop_oneof![
+            json(),
+            prop::sample::select(vec![
+                "none",
+                "client_secret_post",
+                "client_secret_basic",
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+            ])
+            .prop_map(Value::from),
+            vec(
+                "(https://[a-z]{1,8}\\.example|http://127\\.0\\.0\\.1:[0-9]{1,5})/cb",
+                1..3
+            )
+            .prop_map(Value::from),
+        ];
+        vec((prop::sample::select(names), value), 0..8).prop_map(|members| {
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn any_registration_gives_valid_settings_or_an_rfc_7591_error(
+            body in prop_oneof![json(), metadata()],
+        ) {
+            let schemes = ["cursor".to_owned()];
+            match parse_registration(&body, &schemes) {
+                Ok(registration) => {
+                    let settings = registration.settings;
+                    prop_assert!(body.is_object());
+                    prop_assert!(!settings.grant_types.is_empty());
+                    for uri in &settings.redirect_uris {
+                        prop_assert_eq!(validate_for_registration(uri, &schemes), Ok(()));
+                    }
+                    if settings.grant_types.contains(&GrantType::AuthorizationCode) {
+                        prop_assert!(!settings.redirect_uris.is_empty());
+                    }
+                }
+                Err(e) => prop_assert!(
+                    matches!(e.code, ErrorCode::InvalidClientMetadata | ErrorCode::InvalidRedirectUri),
+                    "{e}"
+                ),
+            }
+        }
+    }
+}

@@ -261,3 +261,94 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Any `resource` and `scope` values: a target is a configured resource (or, in open mode,
+    //! an acceptable URI), and granted scopes stay inside both the resource's and the client's.
+
+    use super::*;
+    use crate::oauth::error::ErrorCode;
+    use crate::testing::proptest_config;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    const CONFIGURED: &str = "https://mcp.example.com/mcp";
+
+    fn configured_mode() -> Config {
+        Config {
+            resources: vec![ResourceConfig {
+                uri: CONFIGURED.into(),
+                name: "MCP".into(),
+                scopes: vec!["read".into(), "write".into(), "admin".into()],
+                default_scopes: vec!["read".into()],
+                scope_descriptions: Default::default(),
+            }],
+            ..Config::default()
+        }
+    }
+
+    fn resource_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(CONFIGURED.to_owned()),
+            Just(format!("{CONFIGURED}/")),
+            "(https?|ftp)://[a-z0-9.:\\[\\]@-]{0,20}(/[a-z#?]{0,6}){0,2}",
+            any::<String>(),
+        ]
+    }
+
+    fn scope_value() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            "((read|write|admin|other|\"x\") ?){0,4}",
+            any::<String>()
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn a_configured_server_issues_only_for_its_configured_resource(
+            requested in vec(resource_value(), 0..3),
+            asked in scope_value(),
+            client in scope_value(),
+        ) {
+            let config = configured_mode();
+            match resolve(&config, &requested) {
+                Ok(target) => {
+                    prop_assert!(requested.len() <= 1);
+                    prop_assert_eq!(&target.uri, CONFIGURED);
+                    match decide_scopes(&config, &target, asked.as_deref(), client.as_deref()) {
+                        Ok(decision) => {
+                            let resource = &config.resources[0];
+                            prop_assert!(decision.granted.iter().all(|s| resource.scopes.contains(s)));
+                            if let Some(client) = client.as_deref() {
+                                let allowed = scope::parse(client).expect("parsed when Ok");
+                                prop_assert!(decision.granted.iter().all(|s| allowed.contains(s)));
+                            }
+                            prop_assert!(decision.dropped.iter().all(|s| !decision.granted.contains(s)));
+                        }
+                        Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidScope),
+                    }
+                }
+                Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidTarget),
+            }
+        }
+
+        #[test]
+        fn open_mode_targets_only_acceptable_resource_uris(requested in vec(resource_value(), 0..3)) {
+            let config = Config::default();
+            match resolve(&config, &requested) {
+                Ok(target) if requested.is_empty() => {
+                    prop_assert!(target.unrestricted);
+                    prop_assert_eq!(target.uri, config.issuer);
+                }
+                Ok(target) => {
+                    prop_assert_eq!(&target.uri, &requested[0]);
+                    prop_assert!(is_acceptable_resource_uri(&target.uri));
+                }
+                Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidTarget),
+            }
+        }
+    }
+}

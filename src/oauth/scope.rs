@@ -41,3 +41,52 @@ mod tests {
         assert!(parse("caf\u{e9}").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Scope strings of any text: tokens are well formed, unique, and survive a round trip.
+
+    use super::*;
+    use crate::testing::proptest_config;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(proptest_config())]
+
+        #[test]
+        fn parsing_keeps_only_unique_well_formed_tokens_or_refuses_the_string(
+            text in prop_oneof![any::<String>(), "[ -~]{0,40}"],
+        ) {
+            let every_token_ok = text.split(' ').filter(|t| !t.is_empty()).all(is_scope_token);
+            match parse(&text) {
+                Ok(scopes) => {
+                    prop_assert!(every_token_ok);
+                    prop_assert!(scopes.iter().all(|s| is_scope_token(s)));
+                    let mut unique = scopes.clone();
+                    unique.sort();
+                    unique.dedup();
+                    prop_assert_eq!(unique.len(), scopes.len());
+                    prop_assert_eq!(parse(&join(&scopes)), Ok(scopes));
+                }
+                Err(message) => {
+                    prop_assert!(!every_token_ok);
+                    prop_assert!(message.contains("RFC 6749 3.3"));
+                }
+            }
+        }
+
+        #[test]
+        fn joined_tokens_parse_back_in_order_without_repeats(
+            tokens in vec("[!#-\\[\\]-~]{1,10}", 0..10),
+        ) {
+            let mut expected: Vec<String> = Vec::new();
+            for t in &tokens {
+                if !expected.contains(t) {
+                    expected.push(t.clone());
+                }
+            }
+            prop_assert_eq!(parse(&join(&tokens)), Ok(expected));
+        }
+    }
+}

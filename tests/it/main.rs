@@ -8,6 +8,7 @@ mod cli;
 mod doctor;
 mod faults;
 mod flow;
+mod fuzz;
 mod health;
 mod helpers;
 mod introspection;
