@@ -171,6 +171,36 @@ else
   say "no POST /introspect on this build: introspection row left out"
 fi
 
+# Password logins: POST /login with the sign-in form of one browser (argon2id per request).
+# Then client_credentials again while a login burst runs beside it, to compare its p99.
+LOGIN_PAGE=$(curl -s -c "$WORK/jar" "$AU/authorize?response_type=code&client_id=$PUB_ID&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcallback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=bench")
+CSRF=$(printf '%s' "$LOGIN_PAGE" | sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p')
+REQ=$(printf '%s' "$LOGIN_PAGE" | sed -n 's/.*name="request" value="\([^"]*\)".*/\1/p')
+BROWSER=$(awk '$6 == "mcp_authd_browser" {print $7}' "$WORK/jar")
+LOGIN_BODY="csrf=$CSRF&request=$REQ&username=bench&password=bench+passphrase+0123456789"
+cat >"$WORK/login.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "$LOGIN_BODY"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Origin"] = "$AU"
+wrk.headers["Cookie"] = "mcp_authd_browser=$BROWSER"
+EOF
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Origin: $AU" -H "Cookie: mcp_authd_browser=$BROWSER" \
+  --data "$LOGIN_BODY" "$AU/login")
+if [ "$code" = 303 ]; then
+  run mcp-authd "$AUTHD_PID" password_login "$AU/login" "$WORK/login.lua"
+  LOGIN_CONC=${LOGIN_CONC:-10}
+  wrk -t1 -c"$LOGIN_CONC" -d"$DURATION" -s "$WORK/login.lua" "$AU/login" >"$WORK/wrk-login-burst.txt" 2>&1 &
+  BURST=$!
+  sleep 0.5
+  run mcp-authd "$AUTHD_PID" client_credentials_during_logins "$AU/token" "$WORK/cc.lua"
+  sed -i '$ s/^\(\([^\t]*\t\)\{5\}\)[^\t]*/\1-/' "$RESULTS"   # CPU/req: logins share the process
+  wait "$BURST" || true
+  say "logins beside it: $(awk '/Requests\/sec/{printf "%.0f/s", $2}' "$WORK/wrk-login-burst.txt") at concurrency $LOGIN_CONC"
+else
+  say "sign-in smoke test: HTTP $code: login rows left out"
+fi
+
 if [ "$PEER" = 1 ]; then
   PU="http://127.0.0.1:$PEER_PORT"
   say "measuring the peer"

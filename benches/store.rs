@@ -134,7 +134,10 @@ fn store_transactions(c: &mut Criterion) {
                     let mut measured = Duration::ZERO;
                     for _ in 0..iters {
                         let secret = opaque::new_secret();
-                        store.insert_code(&fixture.code(&secret), NOW).await.unwrap();
+                        store
+                            .insert_code(&fixture.code(&secret), NOW)
+                            .await
+                            .unwrap();
                         let started = Instant::now();
                         let code = store.find_code(&opaque::hash(&secret)).await.unwrap();
                         let code = code.unwrap();
@@ -155,7 +158,9 @@ fn store_transactions(c: &mut Criterion) {
         let family = opaque::new_id();
         let mut current = opaque::new_secret();
         let first = fixture.refresh_token(&current, None, &family);
-        runtime.block_on(store.insert_refresh_token(&first)).unwrap();
+        runtime
+            .block_on(store.insert_refresh_token(&first))
+            .unwrap();
         group.bench_function(format!("refresh_rotation/{backend}"), |b| {
             b.iter(|| {
                 runtime.block_on(async {
