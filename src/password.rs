@@ -122,12 +122,18 @@ static VERIFY_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
 
 /// Verifies on tokio's blocking pool so argon2's ~20 ms of CPU never stalls request handling.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
-    let Ok(_slot) = VERIFY_SLOTS.acquire().await else {
+    let Ok(slot) = VERIFY_SLOTS.acquire().await else {
         return false;
     };
-    tokio::task::spawn_blocking(move || verify_blocking(&password, stored.as_deref()))
-        .await
-        .unwrap_or(false)
+    // The slot moves into the check: a request that goes away while it runs (client gone,
+    // timeout) must not free the slot before argon2 is done with the core and the memory.
+    tokio::task::spawn_blocking(move || {
+        let verified = verify_blocking(&password, stored.as_deref());
+        drop(slot);
+        verified
+    })
+    .await
+    .unwrap_or(false)
 }
 
 #[cfg(test)]
