@@ -80,11 +80,7 @@ pub async fn exchange(
         expires_at: (now + tokens.refresh_token_idle_ttl.as_i64()).min(current.family_expires_at),
         family_expires_at: current.family_expires_at,
     };
-    if !state
-        .store
-        .rotate_refresh_token(&hash, &successor, now)
-        .await?
-    {
+    if !state.store.rotate_refresh_token(&successor).await? {
         // Another request rotated it between our read and our update: treat this one as
         // the re-presentation it is.
         let Some(rotated) = state.store.find_refresh_token(&hash).await? else {

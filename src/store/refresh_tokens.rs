@@ -1,6 +1,6 @@
 //! Refresh tokens: stored hashed, rotated at most once, revoked by family.
 
-use super::{Store, StoreResult, read_pool, transaction, write_pool};
+use super::{Backend, Store, StoreResult, read_pool, transaction, write_pool};
 
 /// A refresh token about to be stored.
 #[derive(Clone, Debug)]
@@ -89,6 +89,29 @@ pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash,
     issued_at, expires_at, family_expires_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
+/// PostgreSQL rotation ($15: the parent's hash; $12, the successor's `issued_at`, is now).
+const ROTATE_POSTGRES: &str = "WITH parent AS ( \
+        UPDATE refresh_tokens SET rotated_at = $12, successor_hash = $1 \
+        WHERE token_hash = $15 AND rotated_at IS NULL AND revoked_at IS NULL \
+        AND expires_at > $12 AND family_expires_at > $12 RETURNING token_hash), \
+    stored AS ( \
+        INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, grant_id, client_id, \
+        user_id, resource, scope, auth_time, access_jti, access_expires_at, issued_at, \
+        expires_at, family_expires_at) \
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM parent \
+        RETURNING grant_id), \
+    touched AS (UPDATE grants SET last_used_at = $12 WHERE id = (SELECT grant_id FROM stored)) \
+    SELECT count(*) FROM parent";
+
+/// SQLite rotation: the insert happens only under a live parent; the trigger does the rest.
+const ROTATE_SQLITE: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
+    grant_id, client_id, user_id, resource, scope, auth_time, access_jti, access_expires_at, \
+    issued_at, expires_at, family_expires_at) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+    WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $15 \
+    AND rotated_at IS NULL AND revoked_at IS NULL \
+    AND expires_at > $12 AND family_expires_at > $12)";
+
 /// "Last used" on the account page, written in the transaction that issued the tokens.
 pub(super) const TOUCH_GRANT: &str = "UPDATE grants SET last_used_at = $1 WHERE id = $2";
 
@@ -156,33 +179,39 @@ impl Store {
             .await)?)
     }
 
-    /// Marks a live token rotated, stores its successor and touches its grant, atomically:
-    /// of any number of concurrent calls for the same token, exactly one returns `true` and
-    /// one successor exists.
-    pub async fn rotate_refresh_token(
-        &self,
-        token_hash: &str,
-        successor: &NewRefreshToken,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let rotated = transaction!(self, |tx| {
-            let rotated = sqlx::query(
-                "UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 \
-                 WHERE token_hash = $3 AND rotated_at IS NULL AND revoked_at IS NULL \
-                 AND expires_at > $1 AND family_expires_at > $1",
-            )
-            .bind(now)
-            .bind(&successor.token_hash)
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if rotated {
-                store_issued!(tx, Some(successor), &successor.grant_id, now);
+    /// Rotates `successor.parent_hash` at `successor.issued_at`: marks the parent rotated,
+    /// stores the successor and touches the grant, in one statement, so a rotation costs one
+    /// database round trip and of any number of concurrent calls for the same parent exactly
+    /// one returns `true` (and one successor exists). The parent must be live: not rotated,
+    /// not revoked, not expired.
+    pub async fn rotate_refresh_token(&self, successor: &NewRefreshToken) -> StoreResult<bool> {
+        let Some(parent) = &successor.parent_hash else {
+            return Ok(false);
+        };
+        let rotated = match &self.backend {
+            // The UPDATE takes the parent's row lock, so a concurrent rotation or family
+            // revocation waits and then re-checks the conditions; the INSERT and the touch
+            // run only for the row it returned.
+            Backend::Postgres(pool) => {
+                let rotated: i64 =
+                    bind_new_refresh!(sqlx::query_scalar(ROTATE_POSTGRES), successor)
+                        .bind(parent)
+                        .fetch_one(pool)
+                        .await?;
+                rotated == 1
             }
-            rotated
-        });
+            // One writer at a time: the live-parent check and the insert are one atomic
+            // statement; the trigger `refresh_token_rotation` marks the parent and touches
+            // the grant inside it.
+            Backend::Sqlite { writer, .. } => {
+                bind_new_refresh!(sqlx::query(ROTATE_SQLITE), successor)
+                    .bind(parent)
+                    .execute(writer)
+                    .await?
+                    .rows_affected()
+                    == 1
+            }
+        };
         Ok(rotated)
     }
 

@@ -202,6 +202,20 @@ impl CreateAgain for Store {
     }
 }
 
+/// The token that rotates `parent` at `at`.
+fn successor(
+    client_id: &str,
+    user_id: &str,
+    secret: &str,
+    parent: &str,
+    at: i64,
+) -> NewRefreshToken {
+    let mut next = refresh(client_id, user_id, secret, "fam");
+    next.parent_hash = Some(opaque::hash(parent));
+    next.issued_at = at;
+    next
+}
+
 /// The stored code for this secret.
 async fn stored_code(store: &Store, secret: &str) -> AuthorizationCode {
     store
@@ -415,13 +429,12 @@ async fn concurrent_rotation_of_one_refresh_token_has_exactly_one_winner() {
         let handles: Vec<_> = (0..tasks)
             .map(|i| {
                 let (store, barrier) = (store.clone(), barrier.clone());
-                let hash = opaque::hash(&secret);
-                let mut successor =
-                    refresh("c1", &user.id, &format!("rt-{round}-next-{i}"), &family);
-                successor.parent_hash = Some(hash.clone());
+                let next = format!("rt-{round}-next-{i}");
+                let mut successor = successor("c1", &user.id, &next, &secret, NOW + 1);
+                successor.family_id = family.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.rotate_refresh_token(&hash, &successor, NOW + 1).await
+                    store.rotate_refresh_token(&successor).await
                 })
             })
             .collect();
@@ -446,6 +459,7 @@ async fn concurrent_rotation_of_one_refresh_token_has_exactly_one_winner() {
             rotated.successor_hash.as_deref(),
             Some(winner_hash.as_str())
         );
+        assert_eq!(rotated.rotated_at, Some(NOW + 1));
         let successor = store
             .find_refresh_token(&winner_hash)
             .await
@@ -476,12 +490,14 @@ async fn revoking_a_family_stops_rotation() {
         store.revoke_refresh_family("fam", NOW + 1).await.unwrap(),
         1
     );
-    let successor = refresh("c1", &user.id, "rt-next", "fam");
+    let next = successor("c1", &user.id, "rt-next", "rt", NOW + 2);
+    assert!(!store.rotate_refresh_token(&next).await.unwrap());
     assert!(
-        !store
-            .rotate_refresh_token(&opaque::hash("rt"), &successor, NOW + 2)
+        store
+            .find_refresh_token(&next.token_hash)
             .await
             .unwrap()
+            .is_none()
     );
     assert!(
         store
@@ -504,14 +520,56 @@ async fn an_expired_refresh_token_does_not_rotate() {
         .insert_refresh_token(&refresh("c1", &user.id, "rt", "fam"))
         .await
         .unwrap();
-    let successor = refresh("c1", &user.id, "rt-next", "fam");
-    let late = NOW + 86_400;
+    let late = successor("c1", &user.id, "rt-next", "rt", NOW + 86_400);
+    assert!(!store.rotate_refresh_token(&late).await.unwrap());
+    let first = successor("c1", &user.id, "rt-next", "rt", NOW + 10);
+    assert!(store.rotate_refresh_token(&first).await.unwrap(), "in time");
+    let again = successor("c1", &user.id, "rt-other", "rt", NOW + 11);
     assert!(
-        !store
-            .rotate_refresh_token(&opaque::hash("rt"), &successor, late)
-            .await
-            .unwrap()
+        !store.rotate_refresh_token(&again).await.unwrap(),
+        "rotated once"
     );
+}
+
+#[tokio::test]
+async fn a_rotation_marks_its_parent_and_notes_the_grants_use() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    let scopes = ["read".to_owned()];
+    let grant = store
+        .upsert_grant(&user.id, "c1", "https://mcp.example.com/mcp", &scopes, NOW)
+        .await
+        .unwrap();
+    let mut first = refresh("c1", &user.id, "rt", "fam");
+    first.grant_id = Some(grant.id.clone());
+    store.insert_refresh_token(&first).await.unwrap();
+    let mut next = successor("c1", &user.id, "rt-next", "rt", NOW + 30);
+    next.grant_id = Some(grant.id.clone());
+    assert!(store.rotate_refresh_token(&next).await.unwrap());
+    let parent = store
+        .find_refresh_token(&first.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parent.rotated_at, Some(NOW + 30));
+    assert_eq!(
+        parent.successor_hash.as_deref(),
+        Some(next.token_hash.as_str())
+    );
+    let stored = store
+        .find_refresh_token(&next.token_hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.parent_hash.as_deref(),
+        Some(first.token_hash.as_str())
+    );
+    assert!(stored.rotated_at.is_none() && stored.revoked_at.is_none());
+    let touched = store.find_grant_by_id(&grant.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(NOW + 30));
 }
 
 #[tokio::test]
