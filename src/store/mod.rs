@@ -9,6 +9,7 @@ mod refresh_tokens;
 mod revocations;
 mod sessions;
 mod signing_keys;
+mod sqlite_connections;
 mod users;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
@@ -22,11 +23,13 @@ pub use signing_keys::{NewSigningKey, StoredSigningKey};
 pub use users::User;
 
 use crate::secret::{Secret, redact_database_url};
+use sqlite_connections::SqliteConnections;
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a statement waits for a locked SQLite file or a free PostgreSQL connection, and
@@ -111,10 +114,10 @@ pub struct Store {
 enum Backend {
     Postgres(PgPool),
     /// SQLite allows one writer at a time, so writes go through one connection and never
-    /// fight over the lock; reads use their own pool and see WAL snapshots.
+    /// fight over the lock; reads use their own connections and see WAL snapshots.
     Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
+        writer: Arc<SqliteConnections>,
+        reader: Arc<SqliteConnections>,
     },
 }
 
@@ -132,17 +135,30 @@ macro_rules! read_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Postgres($pool) => $body,
-            $crate::store::Backend::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Backend::Sqlite { reader, .. } => match reader.hold().await {
+                Ok(mut held) => {
+                    let $pool = &mut *held;
+                    $body
+                }
+                Err(error) => Err(error),
+            },
         }
     };
 }
 
-/// Runs `$body` with `$pool` bound to the pool for writes on whichever backend is in use.
+/// Runs `$body` with `$pool` bound to the pool (PostgreSQL) or the connection (SQLite) for
+/// writes.
 macro_rules! write_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Postgres($pool) => $body,
-            $crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
+            $crate::store::Backend::Sqlite { writer, .. } => match writer.hold().await {
+                Ok(mut held) => {
+                    let $pool = &mut *held;
+                    $body
+                }
+                Err(error) => Err(error),
+            },
         }
     };
 }
@@ -160,7 +176,8 @@ macro_rules! transaction {
                 out
             }
             $crate::store::Backend::Sqlite { writer, .. } => {
-                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let mut held = writer.hold().await?;
+                let mut $tx = sqlx::Connection::begin_with(&mut *held, "BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -234,10 +251,17 @@ impl Store {
                 file.display()
             ))
         };
-        let writer = open_sqlite_pool(&options, 1).await.map_err(open_error)?;
-        let reader = open_sqlite_pool(&options, 4).await.map_err(open_error)?;
+        let writer = SqliteConnections::open(&options, 1)
+            .await
+            .map_err(open_error)?;
+        let reader = SqliteConnections::open(&options, 4)
+            .await
+            .map_err(open_error)?;
         Ok(Self {
-            backend: Backend::Sqlite { writer, reader },
+            backend: Backend::Sqlite {
+                writer: Arc::new(writer),
+                reader: Arc::new(reader),
+            },
         })
     }
 
@@ -262,7 +286,8 @@ impl Store {
                 // sqlx takes no lock on SQLite: hold the write lock for the whole migration,
                 // so a second process starting at the same moment waits (busy timeout) and
                 // then finds the schema up to date instead of applying it twice.
-                let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                let mut held = writer.hold().await?;
+                let mut tx = sqlx::Connection::begin_with(&mut *held, "BEGIN IMMEDIATE").await?;
                 sqlx::migrate!("migrations/sqlite").run(&mut *tx).await?;
                 tx.commit().await?;
             }
@@ -307,33 +332,4 @@ fn decode_list(text: &str) -> StoreResult<Vec<String>> {
 /// Encodes a list of strings for a text column.
 fn encode_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
-}
-
-/// Opens a SQLite pool, retrying while another process holds the file's lock: switching a
-/// fresh file to WAL needs an exclusive lock, and SQLite answers `SQLITE_BUSY` at once (no
-/// busy handler) when two processes create the same database at the same moment.
-async fn open_sqlite_pool(
-    options: &SqliteConnectOptions,
-    max_connections: u32,
-) -> Result<SqlitePool, sqlx::Error> {
-    let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
-    loop {
-        let opened = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(BUSY_TIMEOUT)
-            // A file connection does not go stale; pinging it on every checkout would cost a
-            // round trip to its worker thread per statement.
-            .test_before_acquire(false)
-            .connect_with(options.clone())
-            .await;
-        match opened {
-            Err(sqlx::Error::Database(db))
-                if matches!(db.code().as_deref(), Some("5" | "6"))
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            other => return other,
-        }
-    }
 }

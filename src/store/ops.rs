@@ -2,8 +2,9 @@
 
 use super::{Backend, Store, StoreResult, read_pool};
 use crate::metrics::PoolUsage;
+use sqlx::PgPool;
 
-fn usage<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> PoolUsage {
+fn usage(pool: &'static str, p: &PgPool) -> PoolUsage {
     PoolUsage {
         pool,
         size: p.size(),
@@ -17,9 +18,18 @@ impl Store {
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         match &self.backend {
             Backend::Postgres(pool) => vec![usage("main", pool)],
-            Backend::Sqlite { writer, reader } => {
-                vec![usage("writer", writer), usage("reader", reader)]
-            }
+            Backend::Sqlite { writer, reader } => [("writer", writer), ("reader", reader)]
+                .into_iter()
+                .map(|(pool, connections)| {
+                    let (size, idle) = connections.usage();
+                    PoolUsage {
+                        pool,
+                        size,
+                        idle: u32::try_from(idle).unwrap_or(u32::MAX),
+                        max: size,
+                    }
+                })
+                .collect(),
         }
     }
 

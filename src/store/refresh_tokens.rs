@@ -204,9 +204,10 @@ impl Store {
             // statement; the trigger `refresh_token_rotation` marks the parent and touches
             // the grant inside it.
             Backend::Sqlite { writer, .. } => {
+                let mut held = writer.hold().await?;
                 bind_new_refresh!(sqlx::query(ROTATE_SQLITE), successor)
                     .bind(parent)
-                    .execute(writer)
+                    .execute(&mut *held)
                     .await?
                     .rows_affected()
                     == 1
