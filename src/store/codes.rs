@@ -1,6 +1,6 @@
 //! Authorization codes: stored hashed, redeemed at most once.
 
-use super::refresh_tokens::{INSERT_REFRESH, TOUCH_GRANT, bind_new_refresh, store_issued};
+use super::refresh_tokens::{INSERT_REFRESH, bind_new_refresh};
 use super::{NewRefreshToken, Store, StoreResult, read_pool, transaction, write_pool};
 
 /// A code about to be stored, with everything the token endpoint must check it against.
@@ -134,7 +134,18 @@ impl Store {
             .rows_affected()
                 == 1;
             if consumed {
-                store_issued!(tx, &redemption.refresh_token, &code.grant_id, now);
+                if let Some(token) = &redemption.refresh_token {
+                    bind_new_refresh!(sqlx::query(INSERT_REFRESH), token)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                if let Some(grant_id) = &code.grant_id {
+                    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(grant_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             consumed
         });

@@ -112,9 +112,6 @@ const ROTATE_SQLITE: &str = "INSERT INTO refresh_tokens (token_hash, family_id, 
     AND rotated_at IS NULL AND revoked_at IS NULL \
     AND expires_at > $12 AND family_expires_at > $12)";
 
-/// "Last used" on the account page, written in the transaction that issued the tokens.
-pub(super) const TOUCH_GRANT: &str = "UPDATE grants SET last_used_at = $1 WHERE id = $2";
-
 macro_rules! bind_new_refresh {
     ($query:expr, $t:expr) => {
         $query
@@ -135,26 +132,7 @@ macro_rules! bind_new_refresh {
     };
 }
 
-/// Inside a write transaction, stores a newly issued refresh token (if any) and notes the
-/// use of its grant (if any): what every token issuance writes besides its own update.
-macro_rules! store_issued {
-    ($tx:ident, $refresh:expr, $grant_id:expr, $now:expr) => {{
-        if let Some(token) = $refresh {
-            bind_new_refresh!(sqlx::query(INSERT_REFRESH), token)
-                .execute(&mut *$tx)
-                .await?;
-        }
-        if let Some(grant_id) = $grant_id {
-            sqlx::query(TOUCH_GRANT)
-                .bind($now)
-                .bind(grant_id)
-                .execute(&mut *$tx)
-                .await?;
-        }
-    }};
-}
-
-pub(super) use {bind_new_refresh, store_issued};
+pub(super) use bind_new_refresh;
 
 impl Store {
     /// Stores the first token of a new family.
