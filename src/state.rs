@@ -18,8 +18,12 @@ const LOGIN_LIMITER_KEYS: usize = 100_000;
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
 
-/// Keys the token-failure limiter tracks at most (one per client and client IP).
+/// Keys the token-failure limiter tracks at most (one per client network and claimed client).
 const TOKEN_LIMITER_KEYS: usize = 100_000;
+
+/// Claimed client_ids tracked per client network at `/token`: one network sending random
+/// client_ids only ever displaces its own oldest counts, never another network's.
+const TOKEN_LIMITER_KEYS_PER_NETWORK: usize = 64;
 
 /// Shared, immutable-after-start application state; cloning is one reference count.
 #[derive(Clone, Debug)]
@@ -40,15 +44,18 @@ pub struct App {
     pub trusted_proxies: Vec<IpNet>,
     /// `registration.per_ip_per_hour`, per client IP.
     pub registration_limiter: RateLimiter,
-    /// `login.max_failures` per `login.failure_window`, per username and per client IP.
+    /// `login.max_failures` per `login.failure_window`, per username.
     pub login_limiter: RateLimiter,
+    /// `login.max_failures_per_ip` per `login.failure_window`, per client network.
+    pub login_ip_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
     /// Revoked access-token ids, mirrored in memory with bounded staleness.
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
     pub principals: Principals,
-    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
+    /// `tokens.max_failures` failed client authentications per `tokens.failure_window`, per
+    /// client network and claimed client.
     pub token_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
@@ -74,10 +81,16 @@ impl AppState {
             config.login.failure_window.0,
             LOGIN_LIMITER_KEYS,
         );
-        let token_limiter = RateLimiter::new(
+        let login_ip_limiter = RateLimiter::new(
+            config.login.max_failures_per_ip,
+            config.login.failure_window.0,
+            LOGIN_LIMITER_KEYS,
+        );
+        let token_limiter = RateLimiter::with_group_cap(
             config.tokens.max_failures,
             config.tokens.failure_window.0,
             TOKEN_LIMITER_KEYS,
+            TOKEN_LIMITER_KEYS_PER_NETWORK,
         );
         let cimd = CimdFetcher::new(&config.cimd)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
@@ -90,6 +103,7 @@ impl AppState {
             trusted_proxies,
             registration_limiter,
             login_limiter,
+            login_ip_limiter,
             cimd,
             revoked,
             principals,

@@ -62,6 +62,7 @@ pub async fn resolve_client(
         source: ClientSource::Cimd,
         secret_hash: None,
         resource_server: false,
+        resources: Vec::new(),
         metadata: Value::Object(registration.descriptive),
         registration_token_hash: None,
     };
