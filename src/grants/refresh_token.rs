@@ -171,11 +171,17 @@ fn access_grant<'a>(
 }
 
 /// The requested scope if it is within the token's (RFC 6749 6), else the token's own.
+/// Identity scopes asked beside it (`openid`, `offline_access`) are never an error.
 fn narrowed_scope(requested: Option<&str>, held: &str) -> Result<String, OAuthError> {
-    let Some(requested) = requested else {
-        return Ok(held.to_owned());
+    let asked = match requested {
+        Some(requested) => {
+            scope::split_identity(scope::parse(requested).map_err(OAuthError::invalid_scope)?).0
+        }
+        None => Vec::new(),
     };
-    let asked = scope::parse(requested).map_err(OAuthError::invalid_scope)?;
+    if asked.is_empty() {
+        return Ok(held.to_owned());
+    }
     let held: Vec<&str> = held.split(' ').collect();
     if let Some(extra) = asked.iter().find(|s| !held.contains(&s.as_str())) {
         return Err(OAuthError::invalid_scope(format!(
@@ -204,6 +210,14 @@ mod tests {
     #[test]
     fn scope_can_narrow_but_never_widen() {
         assert_eq!(narrowed_scope(None, "a b").unwrap(), "a b");
+        assert_eq!(
+            narrowed_scope(Some("openid offline_access"), "a b").unwrap(),
+            "a b"
+        );
+        assert_eq!(
+            narrowed_scope(Some("a offline_access"), "a b").unwrap(),
+            "a"
+        );
         assert_eq!(narrowed_scope(Some("a"), "a b").unwrap(), "a");
         assert!(narrowed_scope(Some("c"), "a b").is_err());
     }

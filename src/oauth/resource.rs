@@ -153,6 +153,10 @@ pub struct ScopeDecision {
     pub granted: Vec<String>,
     /// Scopes asked for that the client is not registered for; the consent page says so.
     pub dropped: Vec<String>,
+    /// Identity scopes asked for (`openid`, `profile`, `email`, `offline_access`): never
+    /// refused, never in the access token's `scope`, kept for ID tokens and userinfo.
+    #[serde(default)]
+    pub identity: Vec<String>,
 }
 
 /// Decides scopes: within the resource's scopes (unknown ones are `invalid_scope`), within
@@ -163,11 +167,17 @@ pub fn decide_scopes(
     requested: Option<&str>,
     client_scope: Option<&str>,
 ) -> Result<ScopeDecision, OAuthError> {
-    let asked = scope::parse(requested.unwrap_or("")).map_err(OAuthError::invalid_scope)?;
+    let (asked, identity) = scope::split_identity(
+        scope::parse(requested.unwrap_or("")).map_err(OAuthError::invalid_scope)?,
+    );
+    // A registration or document whose scope names only identity scopes (Goose's
+    // "openid profile email") sets no limit on the resource's scopes.
     let client_allowed = client_scope
         .map(scope::parse)
         .transpose()
-        .map_err(OAuthError::invalid_scope)?;
+        .map_err(OAuthError::invalid_scope)?
+        .map(|allowed| scope::split_identity(allowed).0)
+        .filter(|allowed| !allowed.is_empty());
     let resource = configured(config, &target.uri);
     if let Some(resource) = resource
         && let Some(unknown) = asked.iter().find(|s| !resource.scopes.contains(s))
@@ -191,7 +201,11 @@ pub fn decide_scopes(
             "the client is not registered for any of the requested scopes",
         ));
     }
-    Ok(ScopeDecision { granted, dropped })
+    Ok(ScopeDecision {
+        granted,
+        dropped,
+        identity,
+    })
 }
 
 #[cfg(test)]
@@ -217,6 +231,36 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn identity_scopes_are_never_an_error_nor_an_allow_list() {
+        let c = config(&[("https://mcp.example/mcp", &["mcp:tools"], &["mcp:tools"])]);
+        let target = resolve(&c, &[]).unwrap();
+        let beside =
+            decide_scopes(&c, &target, Some("openid mcp:tools offline_access"), None).unwrap();
+        assert_eq!(beside.granted, ["mcp:tools"]);
+        assert_eq!(beside.identity, ["openid", "offline_access"]);
+        let goose = decide_scopes(
+            &c,
+            &target,
+            Some("openid profile email"),
+            Some("openid profile email"),
+        )
+        .unwrap();
+        assert_eq!(
+            goose.granted,
+            ["mcp:tools"],
+            "the resource's defaults, unrestricted"
+        );
+        assert!(goose.dropped.is_empty());
+        let open = Config::default();
+        let open_target = resolve(&open, &[]).unwrap();
+        let only_identity = decide_scopes(&open, &open_target, Some("openid email"), None).unwrap();
+        assert!(
+            only_identity.granted.is_empty(),
+            "open mode: no resource scope invented"
+        );
     }
 
     #[test]
@@ -408,9 +452,15 @@ mod properties {
                             let resource = &config.resources[0];
                             prop_assert!(decision.granted.iter().all(|s| resource.scopes.contains(s)));
                             if let Some(client) = client.as_deref() {
-                                let allowed = scope::parse(client).expect("parsed when Ok");
-                                prop_assert!(decision.granted.iter().all(|s| allowed.contains(s)));
+                                // Identity scopes in a client's scope limit nothing.
+                                let (allowed, _) =
+                                    scope::split_identity(scope::parse(client).expect("parsed when Ok"));
+                                prop_assert!(
+                                    allowed.is_empty()
+                                        || decision.granted.iter().all(|s| allowed.contains(s))
+                                );
                             }
+                            prop_assert!(decision.granted.iter().all(|s| !scope::is_identity(s)));
                             prop_assert!(decision.dropped.iter().all(|s| !decision.granted.contains(s)));
                         }
                         Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidScope),

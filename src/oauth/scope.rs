@@ -24,6 +24,21 @@ pub fn is_scope_token(token: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
+/// The server's own scopes (OpenID Connect and `offline_access`): allowed beside any
+/// resource's scopes and never part of an access token's `scope`. MCP clients (Goose,
+/// mcp-remote, Cline, opencode) ask for them beside the MCP server's scope.
+pub const IDENTITY_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// Whether `scope` is one of [`IDENTITY_SCOPES`].
+pub fn is_identity(scope: &str) -> bool {
+    IDENTITY_SCOPES.contains(&scope)
+}
+
+/// Splits tokens into (resource scopes, identity scopes), keeping their order.
+pub fn split_identity(scopes: Vec<String>) -> (Vec<String>, Vec<String>) {
+    scopes.into_iter().partition(|s| !is_identity(s))
+}
+
 /// Joins scope tokens into the space-delimited wire form.
 pub fn join(scopes: &[String]) -> String {
     scopes.join(" ")
@@ -39,6 +54,14 @@ mod tests {
         assert!(parse("").unwrap().is_empty());
         assert!(parse("read \"x\"").is_err());
         assert!(parse("caf\u{e9}").is_err());
+    }
+
+    #[test]
+    fn identity_scopes_are_told_apart() {
+        let (resource, identity) =
+            split_identity(parse("openid mcp:tools email offline_access").unwrap());
+        assert_eq!(resource, ["mcp:tools"]);
+        assert_eq!(identity, ["openid", "email", "offline_access"]);
     }
 }
 

@@ -706,7 +706,10 @@ async fn malformed_requests_get_rfc_json_errors() {
     for (request, expected) in cases {
         let response = request.send().await.unwrap();
         // An oversized body is 413 (with the same RFC 6749 JSON); everything else 400.
-        assert!(matches!(response.status().as_u16(), 400 | 413), "{expected}");
+        assert!(
+            matches!(response.status().as_u16(), 400 | 413),
+            "{expected}"
+        );
         assert_eq!(response.headers()["content-type"], "application/json");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], expected);
@@ -917,4 +920,40 @@ async fn token_and_jwks_answer_cors_preflights_for_browser_clients() {
         page.headers().get("access-control-allow-origin").is_none(),
         "never CORS on /authorize"
     );
+}
+
+#[tokio::test]
+async fn identity_scopes_beside_the_resource_scope_are_accepted_and_left_out_of_the_token() {
+    let app = app().await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    // What mcp-remote, Cline and opencode send beside the MCP server's scope.
+    let (code, pkce) = code_for(
+        &app,
+        &client,
+        "alice",
+        "openid email profile offline_access notes:read",
+    )
+    .await;
+    let (status, body, _) = exchange(&app, &client, &code, &pkce).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "notes:read");
+    let (status, refreshed, _) = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", body["refresh_token"].as_str().unwrap()),
+            ("client_id", &client),
+            ("scope", "openid offline_access notes:read"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["scope"], "notes:read");
+
+    // Goose asks for identity scopes only: it gets the resource's default scopes.
+    let (code, pkce) = code_for(&app, &client, "alice", "openid profile email").await;
+    let (status, body, _) = exchange(&app, &client, &code, &pkce).await;
+    assert_eq!((status, body["scope"].as_str()), (200, Some("notes:read")));
 }
