@@ -6,6 +6,7 @@ use super::error::{ApiError, no_store};
 use super::json::JsonBody;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::RegistrationMode;
+use crate::net::client_network;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::registration::{MAX_BODY_BYTES, Registration, parse_registration};
@@ -18,7 +19,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
-use std::net::IpAddr;
 
 /// A handler's answer: the success response, or an error already shaped as a response.
 type Answer = Result<Response, Response>;
@@ -54,18 +54,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// What registrations are counted under: the address, or its /64 for IPv6, since one
-/// IPv6 host commonly holds a whole /64.
-fn rate_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
 }
 
 /// The audit event of a registration change, through RFC 7591/7592.
@@ -156,7 +144,7 @@ async fn register(
     let now = state.clock.now();
     state
         .registration_limiter
-        .check(&rate_key(ip), now)
+        .check(&client_network(ip), now)
         .map_err(|retry| retry.into_json_response("too many registrations from this address"))?;
     if config.mode == RegistrationMode::Token {
         let expected = config
@@ -334,15 +322,6 @@ async fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ipv6_clients_are_counted_per_64() {
-        assert_eq!(rate_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
-        assert_eq!(
-            rate_key("2001:db8:1:2:aaaa::1".parse().unwrap()),
-            rate_key("2001:db8:1:2:bbbb::9".parse().unwrap())
-        );
-    }
 
     #[test]
     fn bearer_tokens_are_read_case_insensitively() {
