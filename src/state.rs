@@ -1,6 +1,7 @@
 //! `AppState`: what every request handler shares, built once by `server::build_state`.
 
 use crate::clients::cimd::CimdFetcher;
+use crate::clients::single_flight::SingleFlight;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
@@ -8,7 +9,8 @@ use crate::introspection::principals::{self, Principals};
 use crate::introspection::revoked::{self, RevokedTokens};
 use crate::metrics::Metrics;
 use crate::net::IpNet;
-use crate::store::Store;
+use crate::oauth::error::OAuthError;
+use crate::store::{Client, Store};
 use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
@@ -17,6 +19,9 @@ const LOGIN_LIMITER_KEYS: usize = 100_000;
 
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
+
+/// Keys the pending-request limiter tracks at most (one per client IP or IPv6 /64).
+const PENDING_LIMITER_KEYS: usize = 100_000;
 
 /// Keys the token-failure limiter tracks at most (one per client and client IP).
 const TOKEN_LIMITER_KEYS: usize = 100_000;
@@ -44,12 +49,17 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
+    /// Document lookups in flight, so concurrent requests for one document share a fetch.
+    pub cimd_lookups: SingleFlight<Result<Option<Client>, OAuthError>>,
     /// Revoked access-token ids, mirrored in memory with bounded staleness.
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
     pub principals: Principals,
     /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
     pub token_limiter: RateLimiter,
+    /// `authorize.pending_per_ip` per `authorize.pending_window`, per client IP (IPv6 /64):
+    /// bounds the pending requests anonymous callers can make the server store.
+    pub pending_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
 }
@@ -79,6 +89,11 @@ impl AppState {
             config.tokens.failure_window.0,
             TOKEN_LIMITER_KEYS,
         );
+        let pending_limiter = RateLimiter::new(
+            config.authorize.pending_per_ip,
+            config.authorize.pending_window.0,
+            PENDING_LIMITER_KEYS,
+        );
         let cimd = CimdFetcher::new(&config.cimd)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
         let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
@@ -91,9 +106,11 @@ impl AppState {
             registration_limiter,
             login_limiter,
             cimd,
+            cimd_lookups: SingleFlight::default(),
             revoked,
             principals,
             token_limiter,
+            pending_limiter,
             metrics: Metrics::new(),
         })))
     }
