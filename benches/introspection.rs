@@ -56,6 +56,7 @@ fn introspection(c: &mut Criterion) {
                     source: ClientSource::Cli,
                     secret_hash: None,
                     resource_server: false,
+                    resources: Vec::new(),
                     metadata: serde_json::json!({}),
                     registration_token_hash: None,
                 },

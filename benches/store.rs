@@ -44,6 +44,7 @@ async fn fixture(store: &Store) -> Fixture {
         source: ClientSource::Cli,
         secret_hash: None,
         resource_server: false,
+        resources: Vec::new(),
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };

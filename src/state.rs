@@ -23,8 +23,12 @@ const REGISTRATION_LIMITER_KEYS: usize = 100_000;
 /// Keys the pending-request limiter tracks at most (one per client IP or IPv6 /64).
 const PENDING_LIMITER_KEYS: usize = 100_000;
 
-/// Keys the token-failure limiter tracks at most (one per client and client IP).
+/// Keys the token-failure limiter tracks at most (one per client network and claimed client).
 const TOKEN_LIMITER_KEYS: usize = 100_000;
+
+/// Claimed client_ids tracked per client network at `/token`: one network sending random
+/// client_ids only ever displaces its own oldest counts, never another network's.
+const TOKEN_LIMITER_KEYS_PER_NETWORK: usize = 64;
 
 /// Shared, immutable-after-start application state; cloning is one reference count.
 #[derive(Clone, Debug)]
@@ -45,8 +49,10 @@ pub struct App {
     pub trusted_proxies: Vec<IpNet>,
     /// `registration.per_ip_per_hour`, per client IP.
     pub registration_limiter: RateLimiter,
-    /// `login.max_failures` per `login.failure_window`, per username and per client IP.
+    /// `login.max_failures` per `login.failure_window`, per username.
     pub login_limiter: RateLimiter,
+    /// `login.max_failures_per_ip` per `login.failure_window`, per client network.
+    pub login_ip_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
     /// Document lookups in flight, so concurrent requests for one document share a fetch.
@@ -55,7 +61,8 @@ pub struct App {
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
     pub principals: Principals,
-    /// `tokens.max_failures` per `tokens.failure_window`, per client and client IP.
+    /// `tokens.max_failures` failed client authentications per `tokens.failure_window`, per
+    /// client network and claimed client.
     pub token_limiter: RateLimiter,
     /// `authorize.pending_per_ip` per `authorize.pending_window`, per client IP (IPv6 /64):
     /// bounds the pending requests anonymous callers can make the server store.
@@ -84,10 +91,16 @@ impl AppState {
             config.login.failure_window.0,
             LOGIN_LIMITER_KEYS,
         );
-        let token_limiter = RateLimiter::new(
+        let login_ip_limiter = RateLimiter::new(
+            config.login.max_failures_per_ip,
+            config.login.failure_window.0,
+            LOGIN_LIMITER_KEYS,
+        );
+        let token_limiter = RateLimiter::with_group_cap(
             config.tokens.max_failures,
             config.tokens.failure_window.0,
             TOKEN_LIMITER_KEYS,
+            TOKEN_LIMITER_KEYS_PER_NETWORK,
         );
         let pending_limiter = RateLimiter::new(
             config.authorize.pending_per_ip,
@@ -105,6 +118,7 @@ impl AppState {
             trusted_proxies,
             registration_limiter,
             login_limiter,
+            login_ip_limiter,
             cimd,
             cimd_lookups: SingleFlight::default(),
             revoked,

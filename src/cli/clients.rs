@@ -4,6 +4,7 @@ use super::Context;
 use super::output::table;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::format_utc as timestamp;
+use crate::config::is_acceptable_resource_uri;
 use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
 use crate::tokens::opaque;
@@ -61,6 +62,10 @@ pub struct CreateArgs {
     /// Allow this client to introspect any token (for MCP servers).
     #[arg(long)]
     resource_server: bool,
+    /// An MCP server this client is bound to (repeatable): the audience its
+    /// client_credentials tokens may have even when it is not a configured resource.
+    #[arg(long = "resource", value_name = "URI")]
+    resources: Vec<String>,
 }
 
 /// Flags of `clients update`.
@@ -86,6 +91,9 @@ pub struct UpdateArgs {
     /// Allow (true) or forbid (false) introspecting any token.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     resource_server: Option<bool>,
+    /// Bound MCP servers replacing the stored ones (repeatable; `--resource ''` clears them).
+    #[arg(long = "resource", value_name = "URI")]
+    resources: Vec<String>,
 }
 
 /// A client as the CLI prints it.
@@ -102,6 +110,7 @@ struct ClientView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
     resource_server: bool,
+    resources: &'a [String],
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
@@ -120,6 +129,7 @@ impl<'a> ClientView<'a> {
             grant_types: &s.grant_types,
             scope: s.scope.as_deref(),
             resource_server: client.resource_server,
+            resources: &client.resources,
             created_at: client.created_at,
             updated_at: client.updated_at,
             last_used_at: client.last_used_at,
@@ -146,6 +156,14 @@ impl<'a> ClientView<'a> {
                     .to_owned(),
             ),
             ("resource server", self.resource_server.to_string()),
+            (
+                "bound resources",
+                if self.resources.is_empty() {
+                    "(none)".to_owned()
+                } else {
+                    join(self.resources.iter().map(|s| s.as_str()))
+                },
+            ),
             ("source", format!("{:?}", self.source).to_lowercase()),
             ("created", timestamp(self.created_at)),
             (
@@ -260,6 +278,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         auth_method,
     };
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+    let resources = bound_resources(args.resources)?;
     let secret = auth_method.is_confidential().then(opaque::new_secret);
     let new = NewClient {
         id: opaque::new_id(),
@@ -267,6 +286,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         source: ClientSource::Cli,
         secret_hash: secret.as_deref().map(opaque::hash),
         resource_server: args.resource_server,
+        resources,
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };
@@ -284,10 +304,11 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         && args.scope.is_none()
         && args.grant_types.is_empty()
         && args.token_endpoint_auth_method.is_none()
-        && args.resource_server.is_none();
+        && args.resource_server.is_none()
+        && args.resources.is_empty();
     if nothing {
         bail!(
-            "nothing to update: give at least one of --name, --redirect-uri, --scope, --grant-type, --token-endpoint-auth-method, --resource-server"
+            "nothing to update: give at least one of --name, --redirect-uri, --scope, --grant-type, --token-endpoint-auth-method, --resource-server, --resource"
         );
     }
     let mut settings = client.settings.clone();
@@ -307,12 +328,18 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         settings.auth_method = method;
     }
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+    let resources = if args.resources.is_empty() {
+        None
+    } else {
+        Some(bound_resources(args.resources)?)
+    };
 
     let (secret, secret_hash) =
         crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: args.resource_server,
+        resources,
         secret_hash,
         metadata: None,
     };
@@ -324,6 +351,23 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         .await;
     let view = ClientView::new(&client, secret.as_deref());
     ctx.out.data(&view, || view.text())
+}
+
+/// The `--resource` values, checked like configured resources; empty values are dropped
+/// (so `--resource ''` clears the list on update).
+fn bound_resources(values: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut resources: Vec<String> = Vec::new();
+    for value in values.into_iter().filter(|v| !v.trim().is_empty()) {
+        if !is_acceptable_resource_uri(&value) {
+            bail!(
+                "--resource {value:?} must be an absolute https URL (or http on a loopback address) without a fragment"
+            );
+        }
+        if !resources.contains(&value) {
+            resources.push(value);
+        }
+    }
+    Ok(resources)
 }
 
 /// The audit event of a client change made by an operator.

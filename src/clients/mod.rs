@@ -95,6 +95,7 @@ async fn fetch_document_client(
         source: ClientSource::Cimd,
         secret_hash: None,
         resource_server: false,
+        resources: Vec::new(),
         metadata: Value::Object(registration.descriptive),
         registration_token_hash: None,
     };

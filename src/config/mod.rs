@@ -213,6 +213,18 @@ pub struct RegistrationConfig {
     /// Private-use redirect URI schemes allowed besides https and loopback http.
     #[serde(deserialize_with = "lenient::list")]
     pub allowed_redirect_schemes: Vec<String>,
+    /// Whether registrations holding the initial access token may ask for
+    /// `client_credentials`. Never in `open` mode: an anonymous registration must not yield
+    /// a client that mints tokens with no person involved.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub allow_client_credentials: bool,
+}
+
+impl RegistrationConfig {
+    /// Whether a dynamic registration may include the `client_credentials` grant.
+    pub fn machine_clients_allowed(&self) -> bool {
+        self.mode == RegistrationMode::Token && self.allow_client_credentials
+    }
 }
 
 impl Default for RegistrationConfig {
@@ -223,6 +235,7 @@ impl Default for RegistrationConfig {
             per_ip_per_hour: 20,
             unused_client_ttl: Seconds(7 * 86_400),
             allowed_redirect_schemes: Vec::new(),
+            allow_client_credentials: false,
         }
     }
 }
@@ -285,9 +298,13 @@ impl Default for CimdConfig {
 pub struct LoginConfig {
     /// How long a login lasts before the password is asked again.
     pub session_ttl: Seconds,
-    /// Failures allowed per username and per client IP within the window.
+    /// Failed sign-ins allowed per username within the window.
     #[serde(deserialize_with = "lenient::from_str")]
     pub max_failures: u32,
+    /// Failed sign-ins allowed per client network (IPv4 address, IPv6 /64) within the
+    /// window; higher than per username, since many people may share one NAT address.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_failures_per_ip: u32,
     /// The window failures are counted in.
     pub failure_window: Seconds,
 }
@@ -297,6 +314,7 @@ impl Default for LoginConfig {
         Self {
             session_ttl: Seconds(12 * 3_600),
             max_failures: 5,
+            max_failures_per_ip: 30,
             failure_window: Seconds(900),
         }
     }

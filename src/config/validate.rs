@@ -289,6 +289,12 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
     if config.login.max_failures == 0 {
         return Err(ConfigError::new("login.max_failures", "must be at least 1"));
     }
+    if config.login.max_failures_per_ip == 0 {
+        return Err(ConfigError::new(
+            "login.max_failures_per_ip",
+            "must be at least 1",
+        ));
+    }
     let c = &config.cimd;
     if c.max_bytes == 0 || c.timeout.0 == 0 {
         return Err(ConfigError::new(

@@ -6,13 +6,15 @@ use crate::oauth::resource;
 use crate::state::AppState;
 use crate::store::Client;
 
-/// Issues an access token whose subject is the client; no refresh token.
+/// Issues an access token whose subject is the client, for a configured MCP server or one
+/// the operator bound to the client; no refresh token.
 pub async fn exchange(
     state: &AppState,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, GrantError> {
-    let target = resource::resolve(&state.config, params.all("resource"))?;
+    let target =
+        resource::resolve_for_machine(&state.config, &client.resources, params.all("resource"))?;
     let scopes = resource::decide_scopes(
         &state.config,
         &target,

@@ -5,12 +5,12 @@ use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{
-    ConsentPage, LoginPage, PageResponse, ScopeView, error_page, page, with_page_headers,
+    ConsentPage, LeavingPage, LoginPage, PageResponse, ScopeView, error_page, page,
+    with_page_headers,
 };
-use super::rate_limit::RetryAfter;
+use super::rate_limit::{RetryAfter, network_key};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::clients::resolve_client;
-use crate::net::client_network;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
 };
@@ -106,9 +106,10 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
     };
     let redirect = authorize::verify_client_redirect(&params, &client)
         .map_err(|UntrustedRequest(message)| bad_request("Invalid redirect address", &message))?;
-    let request = match authorize::validate(&params, &client, redirect, &state.config) {
+    let now = state.clock.now();
+    let request = match authorize::validate(&params, &client, redirect, &state.config, now) {
         Ok(request) => request,
-        Err(error) => return Ok(redirect_error(state, &error)),
+        Err(error) => return Ok(error_answer(state, &client, &error)),
     };
     let browser = Browser::load(state, headers).await?;
     proceed(state, ip, &browser, &client, request).await
@@ -122,30 +123,35 @@ async fn proceed(
     client: &Client,
     request: AuthorizationRequest,
 ) -> PageResult {
-    let session = browser.session.as_ref();
+    let session = browser
+        .session
+        .as_ref()
+        .filter(|s| request.accepts_sign_in_at(s.auth_time));
     match (session, request.prompt) {
-        (None, Prompt::None) => Ok(redirect_error(
+        (None, Prompt::None) => Ok(error_answer(
             state,
+            client,
             &authorize::error_for(
                 &request,
                 OAuthError::new(ErrorCode::LoginRequired, "the person is not signed in"),
             ),
         )),
         (Some(session), Prompt::None) => {
-            if covered(state, session, &request).await? {
+            if covered(state, session, client, &request).await? {
                 issue_code(state, browser, session, &request).await
             } else {
                 let error = OAuthError::new(
                     ErrorCode::ConsentRequired,
                     "the person has not approved this access",
                 );
-                Ok(redirect_error(
+                Ok(error_answer(
                     state,
+                    client,
                     &authorize::error_for(&request, error),
                 ))
             }
         }
-        (None, _) | (Some(_), Prompt::Login) => {
+        (None, _) => {
             let handle = store_pending(state, ip, browser, &request).await?;
             Ok(login_page(
                 state,
@@ -158,7 +164,7 @@ async fn proceed(
             ))
         }
         (Some(session), prompt) => {
-            if prompt != Prompt::Consent && covered(state, session, &request).await? {
+            if !prompt.forces_consent() && covered(state, session, client, &request).await? {
                 return issue_code(state, browser, session, &request).await;
             }
             let handle = store_pending(state, ip, browser, &request).await?;
@@ -169,10 +175,11 @@ async fn proceed(
     }
 }
 
-/// Whether an existing grant already covers the request's resource and scopes.
+/// Whether a remembered consent answers the request without asking the person again.
 async fn covered(
     state: &AppState,
     session: &Session,
+    client: &Client,
     request: &AuthorizationRequest,
 ) -> Result<bool, StoreError> {
     let grant = state
@@ -180,12 +187,7 @@ async fn covered(
         .find_grant(&session.user.id, &request.client_id, &request.target.uri)
         .await?;
     Ok(grant.is_some_and(|grant| {
-        let held: Vec<&str> = grant.scope.split(' ').collect();
-        request
-            .scopes
-            .granted
-            .iter()
-            .all(|s| held.contains(&s.as_str()))
+        authorize::remembered_consent_covers(client, request, grant.updated_at, &grant.scope)
     }))
 }
 
@@ -197,7 +199,7 @@ async fn store_pending(
     request: &AuthorizationRequest,
 ) -> Result<String, PageResponse> {
     let now = state.clock.now();
-    if let Err(RetryAfter(seconds)) = state.pending_limiter.check(&client_network(ip), now) {
+    if let Err(RetryAfter(seconds)) = state.pending_limiter.check(&network_key(ip), now) {
         tracing::warn!(%ip, "authorization refused: too many pending requests from this network");
         return Err(PageResponse::new(rate_limited_page(
             "Too many sign-in requests came from your network.",
@@ -319,6 +321,27 @@ fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
     see_other(&error.location(&state.config.issuer))
 }
 
+/// An error before the person has decided anything: a redirect for the operator's own
+/// clients, and for every other client a page that names where the link goes and lets the
+/// person choose to follow it (RFC 9700 4.11.2: no open redirector).
+fn error_answer(state: &AppState, client: &Client, error: &RedirectError) -> Response {
+    if authorize::redirects_errors_at_once(client) {
+        return redirect_error(state, error);
+    }
+    let location = error.location(&state.config.issuer);
+    let host =
+        url_host(error.redirect.as_str()).unwrap_or_else(|| error.redirect.as_str().to_owned());
+    page(
+        StatusCode::BAD_REQUEST,
+        &LeavingPage {
+            title: "This request cannot be completed",
+            message: &error.error.description,
+            host: &host,
+            location: &location,
+        },
+    )
+}
+
 /// A 303 See Other with the page headers (no referrer leaks the code or the request).
 pub fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
@@ -387,17 +410,23 @@ pub async fn login(
     }
     let username = params.get("username").unwrap_or_default();
     let request = params.get("request");
+    if request.is_some() {
+        // A sign-in continues only the pending request of this very browser; a stale or
+        // foreign handle signs nobody in (login CSRF), it ends here.
+        pending(&state, &browser, request, false).await?;
+    }
     let now = state.clock.now();
-    let limit_keys = [
-        format!("user:{}", username.to_lowercase()),
-        format!("ip:{ip}"),
-    ];
-    let limiter = &state.login_limiter;
-    if let Some(RetryAfter(seconds)) = limit_keys
-        .iter()
-        .find_map(|key| limiter.peek(key, now).err())
-    {
-        tracing::warn!(%ip, "sign-in refused: too many failures");
+    let user_key = format!("user:{}", username.to_lowercase());
+    let ip_key = format!("ip:{}", network_key(ip));
+    // Attempts count before the password check, so parallel guesses count too; a success
+    // gives its attempt back.
+    if let Err(RetryAfter(seconds)) = state.login_limiter.check(&user_key, now) {
+        tracing::warn!(%ip, "sign-in refused: too many attempts for this username");
+        return Ok(too_many_attempts(seconds));
+    }
+    if let Err(RetryAfter(seconds)) = state.login_ip_limiter.check(&ip_key, now) {
+        state.login_limiter.refund(&user_key);
+        tracing::warn!(%ip, "sign-in refused: too many attempts from this address");
         return Ok(too_many_attempts(seconds));
     }
     let user = state.store.find_user_by_username(username).await?;
@@ -418,9 +447,6 @@ pub async fn login(
             state
                 .audit(login_failure(user.as_ref(), username, verified).ip(ip))
                 .await;
-            for key in &limit_keys {
-                limiter.record(key, now);
-            }
             let client_name = None;
             return Ok(login_page(
                 &state,
@@ -433,7 +459,8 @@ pub async fn login(
             ));
         }
     };
-    limiter.reset(&limit_keys[0]);
+    state.login_limiter.reset(&user_key);
+    state.login_ip_limiter.refund(&ip_key);
     if let Some(old) = &browser.session {
         state.store.delete_session(&old.id_hash).await?;
     }
@@ -539,7 +566,11 @@ pub async fn consent_form(
     let params = parse_page_params(query.unwrap_or_default().as_bytes())?;
     let browser = Browser::load(&state, &headers).await?;
     let (request, client) = pending(&state, &browser, params.get("request"), false).await?;
-    let Some(session) = browser.session.as_ref() else {
+    let session = browser
+        .session
+        .as_ref()
+        .filter(|s| request.accepts_sign_in_at(s.auth_time));
+    let Some(session) = session else {
         return Ok(login_page(
             &state,
             &browser,
@@ -550,7 +581,7 @@ pub async fn consent_form(
             StatusCode::OK,
         ));
     };
-    if request.prompt != Prompt::Consent && covered(&state, session, &request).await? {
+    if !request.prompt.forces_consent() && covered(&state, session, &client, &request).await? {
         pending(&state, &browser, params.get("request"), true).await?;
         return issue_code(&state, &browser, session, &request).await;
     }
@@ -592,6 +623,12 @@ pub async fn consent_decision(
         _ => return Err(bad_request("Invalid request", "Choose Allow or Deny.")),
     };
     let (request, _client) = pending(&state, &browser, params.get("request"), true).await?;
+    if !request.accepts_sign_in_at(session.auth_time) {
+        return Err(bad_request(
+            "Sign in again",
+            "The application asked for a fresh sign-in before this decision. Start again from the application.",
+        ));
+    }
     if !approve {
         tracing::info!(client_id = %request.client_id, "consent denied");
         state

@@ -32,13 +32,18 @@ fn failed(basic: bool) -> ApiError {
     }
 }
 
-fn invalid_client(description: &'static str, basic: bool) -> ApiError {
-    let error: ApiError = OAuthError::new(ErrorCode::InvalidClient, description).into();
-    if basic {
-        error.with_basic_challenge()
-    } else {
-        error
+/// Refuses a request whose URL query carries client credentials (RFC 6749 2.3.1: "MUST
+/// NOT be included in the request URI"); a secret there ends up in proxy and server logs.
+pub fn refuse_credentials_in_query(query: Option<&str>) -> Result<(), ApiError> {
+    let leaked = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .any(|(name, _)| matches!(name.as_ref(), "client_secret" | "client_assertion"));
+    if leaked {
+        return Err(OAuthError::invalid_request(
+            "client credentials must be sent in the body or the Authorization header, never in the URL",
+        )
+        .into());
     }
+    Ok(())
 }
 
 /// How the calling client is found.
@@ -85,18 +90,10 @@ pub async fn authenticate(
             | (Presented::Public { .. }, AuthMethod::None)
     );
     if !method_matches {
-        return Err(match method {
-            AuthMethod::None => invalid_client(
-                "this is a public client: send client_id without a secret",
-                basic,
-            ),
-            AuthMethod::ClientSecretBasic => {
-                invalid_client("this client authenticates with client_secret_basic", basic)
-            }
-            AuthMethod::ClientSecretPost => {
-                invalid_client("this client authenticates with client_secret_post", basic)
-            }
-        });
+        // The same answer as a wrong secret: naming the registered method would tell a
+        // prober which clients exist and how to attack them.
+        tracing::info!(client_id = %client.id, registered = %method, "client authentication with the wrong method");
+        return Err(failed(basic));
     }
     if let Some(secret) = secret {
         let stored = client.secret_hash.as_deref().unwrap_or("");
@@ -121,40 +118,40 @@ pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String>
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, ApiError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match authorization {
-        Some(value) if value.len() > 6 && value[..6].eq_ignore_ascii_case("basic ") => {
-            let (id, secret) = parse_basic(&value[6..])
-                .ok_or_else(|| invalid_client("malformed Basic credentials", true))?;
-            if body_secret.is_some() {
-                return Err(invalid_client(
-                    "use one client authentication method, not two",
-                    true,
-                ));
-            }
-            if body_id.is_some_and(|body_id| body_id != id) {
-                return Err(invalid_client(
-                    "client_id in the body differs from the Basic credentials",
-                    true,
-                ));
-            }
-            Ok(Presented::Basic { id, secret })
-        }
-        Some(_) => Err(invalid_client(
-            "unsupported Authorization scheme: use Basic",
-            false,
-        )),
-        None => match (body_id, body_secret) {
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next();
+    if authorizations.next().is_some() {
+        return Err(OAuthError::invalid_request("the Authorization header is repeated").into());
+    }
+    let Some(authorization) = authorization else {
+        return match (body_id, body_secret) {
             (Some(id), Some(secret)) => Ok(Presented::Post {
                 id: id.to_owned(),
                 secret: secret.to_owned(),
             }),
             (Some(id), None) => Ok(Presented::Public { id: id.to_owned() }),
-            (None, _) => Err(invalid_client("client authentication is required", false)),
-        },
+            (None, _) => Err(failed(false)),
+        };
+    };
+    let value = authorization.to_str().unwrap_or("");
+    let Some(encoded) = value
+        .get(..6)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
+        .and_then(|_| value.get(6..))
+    else {
+        return Err(failed(false));
+    };
+    if body_secret.is_some() {
+        // RFC 6749 2.3: a client must not use more than one authentication method.
+        return Err(
+            OAuthError::invalid_request("use one client authentication method, not two").into(),
+        );
     }
+    let (id, secret) = parse_basic(encoded).ok_or_else(|| failed(true))?;
+    if body_id.is_some_and(|body_id| body_id != id) {
+        return Err(failed(true));
+    }
+    Ok(Presented::Basic { id, secret })
 }
 
 /// Decodes `base64(urlencode(id) ":" urlencode(secret))`; un-encoded values are accepted too,
@@ -196,7 +193,8 @@ mod tests {
 #[cfg(test)]
 mod properties {
     //! Any `Authorization` header and body credentials: decoding never panics, Basic
-    //! credentials round-trip, and every refusal is `invalid_client`.
+    //! credentials round-trip, and every refusal is `invalid_client` (`invalid_request` for a
+    //! repeated header or two methods at once).
 
     use super::*;
     use crate::testing::proptest_config;
@@ -249,7 +247,10 @@ mod properties {
                     prop_assert!(headers.get(header::AUTHORIZATION).is_none());
                     prop_assert_eq!(params.get("client_id"), Some(id.as_str()));
                 }
-                Err(e) => prop_assert_eq!(e.error.code, ErrorCode::InvalidClient),
+                Err(e) => prop_assert!(matches!(
+                    e.error.code,
+                    ErrorCode::InvalidClient | ErrorCode::InvalidRequest
+                )),
             }
         }
     }

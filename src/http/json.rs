@@ -1,7 +1,9 @@
 //! A JSON-body extractor whose every failure is an RFC 6749 JSON error, never axum's plain text.
+//! Bodies are read strictly (`oauth::strict_json`): repeated member names and deep nesting are refused.
 
 use super::error::ApiError;
 use crate::oauth::error::OAuthError;
+use crate::oauth::strict_json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
@@ -45,8 +47,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                     OAuthError::invalid_request("the request body could not be read")
                 }
             })?;
-        serde_json::from_slice(&body).map(Self).map_err(|e| {
-            OAuthError::invalid_request(format!("the body is not valid JSON: {e}")).into()
+        let value = strict_json::parse(&body).map_err(|reason| {
+            ApiError::from(OAuthError::invalid_request(format!(
+                "the body is not valid JSON: {reason}"
+            )))
+        })?;
+        serde_json::from_value(value).map(Self).map_err(|e| {
+            OAuthError::invalid_request(format!("the body does not have the expected shape: {e}"))
+                .into()
         })
     }
 }
@@ -95,7 +103,7 @@ mod properties {
                 .as_deref()
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .is_some_and(is_json);
-            let parsed = serde_json::from_slice::<Value>(&body);
+            let parsed = crate::oauth::strict_json::parse(&body);
             match result {
                 Ok(JsonBody(value)) => {
                     prop_assert!(json_type);

@@ -126,6 +126,21 @@ pub struct ErrorPage<'a> {
     pub hint: &'a str,
 }
 
+/// An error for an application this server cannot vouch for: said on a page, with a link
+/// back the person may follow, instead of an automatic redirect (RFC 9700 4.11.2).
+#[derive(Template)]
+#[template(path = "leaving.html")]
+pub struct LeavingPage<'a> {
+    /// Headline.
+    pub title: &'a str,
+    /// What happened, in the client-safe words of the OAuth error.
+    pub message: &'a str,
+    /// Host of the redirect URI the link goes to.
+    pub host: &'a str,
+    /// The error redirect, which only ever goes to a registered redirect URI.
+    pub location: &'a str,
+}
+
 /// Renders a template into a response with the page security headers.
 pub fn page(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

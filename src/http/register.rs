@@ -4,12 +4,14 @@
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::json::JsonBody;
+use super::rate_limit::network_key;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::RegistrationMode;
-use crate::net::client_network;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::registration::{MAX_BODY_BYTES, Registration, parse_registration};
+use crate::oauth::registration::{
+    MAX_BODY_BYTES, Registration, parse_registration, refuse_unapproved_machine_grant,
+};
 use crate::state::AppState;
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
 use crate::tokens::opaque;
@@ -144,7 +146,7 @@ async fn register(
     let now = state.clock.now();
     state
         .registration_limiter
-        .check(&client_network(ip), now)
+        .check(&network_key(ip), now)
         .map_err(|retry| retry.into_json_response("too many registrations from this address"))?;
     if config.mode == RegistrationMode::Token {
         let expected = config
@@ -164,6 +166,7 @@ async fn register(
         settings,
         descriptive,
     } = parse_registration(&body, &config.allowed_redirect_schemes).map_err(error)?;
+    refuse_unapproved_machine_grant(&settings, config.machine_clients_allowed()).map_err(error)?;
 
     let client_secret = settings
         .auth_method
@@ -176,6 +179,7 @@ async fn register(
         source: ClientSource::Dynamic,
         secret_hash: client_secret.as_deref().map(opaque::hash),
         resource_server: false,
+        resources: Vec::new(),
         metadata: Value::Object(descriptive),
         registration_token_hash: Some(opaque::hash(&registration_token)),
     };
@@ -273,12 +277,18 @@ async fn update(
         descriptive,
     } = parse_registration(&body, &state.config.registration.allowed_redirect_schemes)
         .map_err(error)?;
+    refuse_unapproved_machine_grant(
+        &settings,
+        state.config.registration.machine_clients_allowed(),
+    )
+    .map_err(error)?;
 
     let (new_secret, secret_hash) =
         crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: None,
+        resources: None,
         secret_hash,
         metadata: Some(Value::Object(descriptive)),
     };

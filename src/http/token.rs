@@ -5,38 +5,42 @@ use super::client_auth::{self, Lookup};
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
+use super::rate_limit::network_key;
 use crate::grants::{self, GrantError};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-/// `POST /token`. Failures are counted per client and client IP; past
-/// `tokens.max_failures` in `tokens.failure_window` the pair gets 429 until the window ends.
+/// `POST /token`. Only failed client authentication counts against the limit, per client
+/// network and claimed client_id: past `tokens.max_failures` in `tokens.failure_window` that
+/// pair gets 429 until the window ends. Codes, refresh tokens and secrets are 256-bit, so an
+/// `invalid_grant` reveals nothing worth limiting, and counting it would let a company's
+/// clients behind one NAT address lock themselves out with ordinary expired tokens.
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
-    let client = client_auth::claimed_client_id(&headers, &params).unwrap_or_default();
-    let key = format!("{client}\u{0}{ip}");
+    client_auth::refuse_credentials_in_query(query.as_deref())?;
+    let claimed = client_auth::claimed_client_id(&headers, &params).unwrap_or_default();
+    let network = network_key(ip);
     let now = state.clock.now();
-    if let Err(retry) = state.token_limiter.peek(&key, now) {
-        tracing::warn!(client_id = %client, %ip, "token request refused: too many failures");
-        return Ok(retry.into_json_response("too many failed token requests"));
+    if let Err(retry) = state.token_limiter.peek_member(&network, &claimed, now) {
+        tracing::warn!(client_id = %claimed, %ip, "token request refused: too many failed client authentications");
+        return Ok(retry.into_json_response("too many failed client authentications"));
     }
     let answer = issue(&state, &headers, &params).await;
     if let Err(error) = &answer {
         state.metrics.token_refused(error.error.code.as_str());
-        if error.error.code != ErrorCode::TemporarilyUnavailable
-            && error.error.code != ErrorCode::ServerError
-        {
-            state.token_limiter.record(&key, now);
+        if error.error.code == ErrorCode::InvalidClient {
+            state.token_limiter.record_member(&network, &claimed, now);
         }
     }
     answer

@@ -8,7 +8,7 @@ use super::params::Params;
 use super::resource::{self, ScopeDecision, Target};
 use super::{pkce, redirect_uri};
 use crate::config::Config;
-use crate::store::Client;
+use crate::store::{Client, ClientSource};
 use serde::{Deserialize, Serialize};
 
 /// A redirect URI that has been matched against the client's registration. Only this
@@ -61,6 +61,20 @@ pub enum Prompt {
     Login,
     /// Show the consent page even inside an existing grant.
     Consent,
+    /// `prompt=login consent`: both.
+    LoginAndConsent,
+}
+
+impl Prompt {
+    /// Whether a sign-in newer than the request is required.
+    pub fn forces_login(self) -> bool {
+        matches!(self, Self::Login | Self::LoginAndConsent)
+    }
+
+    /// Whether the consent page is shown even inside an existing grant.
+    pub fn forces_consent(self) -> bool {
+        matches!(self, Self::Consent | Self::LoginAndConsent)
+    }
 }
 
 /// A validated authorization request, stored server-side while the person logs in and decides.
@@ -82,6 +96,53 @@ pub struct AuthorizationRequest {
     pub scopes: ScopeDecision,
     /// What the person must be asked.
     pub prompt: Prompt,
+    /// When the request arrived (unix seconds): `prompt=login` needs a sign-in at or after it.
+    #[serde(default)]
+    pub requested_at: i64,
+}
+
+impl AuthorizationRequest {
+    /// Whether a session that signed in at `auth_time` satisfies this request's `prompt`.
+    pub fn accepts_sign_in_at(&self, auth_time: i64) -> bool {
+        !self.prompt.forces_login() || auth_time >= self.requested_at
+    }
+}
+
+/// Whether errors may go back to this client by redirect before the person has signed in
+/// and decided. Only for clients the operator created: a self-registered or document
+/// client's redirect URI is that client's own claim, and sending anyone's browser there
+/// on request would make this server an open redirector (RFC 9700 4.11.2).
+pub fn redirects_errors_at_once(client: &Client) -> bool {
+    client.source == ClientSource::Cli
+}
+
+/// Whether a remembered consent may answer a request without asking the person again.
+/// Never for a public client redirecting to loopback: any program on the machine can claim
+/// that client and listen there (RFC 8252 8.6, RFC 6749 10.2). Never for consent given
+/// before the client's redirect URIs last changed.
+pub fn remembered_consent_covers(
+    client: &Client,
+    request: &AuthorizationRequest,
+    consented_at: i64,
+    consented_scope: &str,
+) -> bool {
+    let impersonable = !client.settings.auth_method.is_confidential()
+        && url::Url::parse(request.redirect.as_str()).is_ok_and(|u| {
+            u.host()
+                .as_ref()
+                .is_some_and(redirect_uri::is_loopback_host)
+        });
+    let stale = client
+        .redirect_uris_changed_at
+        .is_some_and(|changed| consented_at <= changed);
+    let held: Vec<&str> = consented_scope.split(' ').collect();
+    !impersonable
+        && !stale
+        && request
+            .scopes
+            .granted
+            .iter()
+            .all(|s| held.contains(&s.as_str()))
 }
 
 /// Longest `state` accepted, in bytes: room for any nonce or handle a client keeps there.
@@ -138,6 +199,7 @@ pub fn validate(
     client: &Client,
     redirect: VerifiedRedirect,
     config: &Config,
+    now: i64,
 ) -> Result<AuthorizationRequest, RedirectError> {
     let state = params.get("state").map(str::to_owned);
     let fail = |error: OAuthError| RedirectError {
@@ -193,6 +255,7 @@ pub fn validate(
         target,
         scopes,
         prompt,
+        requested_at: now,
     })
 }
 
@@ -211,8 +274,9 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
     for value in values {
         prompt = match (value, prompt) {
             ("none", _) => Prompt::None,
+            ("login", Prompt::Consent | Prompt::LoginAndConsent) => Prompt::LoginAndConsent,
             ("login", _) => Prompt::Login,
-            ("consent", Prompt::Login) => Prompt::Login,
+            ("consent", Prompt::Login | Prompt::LoginAndConsent) => Prompt::LoginAndConsent,
             ("consent", _) => Prompt::Consent,
             ("select_account", p) => p,
             _ => {
@@ -281,7 +345,15 @@ mod tests {
     fn prompt_values() {
         assert_eq!(parse_prompt(None), Ok(Prompt::Default));
         assert_eq!(parse_prompt(Some("none")), Ok(Prompt::None));
-        assert_eq!(parse_prompt(Some("login consent")), Ok(Prompt::Login));
+        assert_eq!(
+            parse_prompt(Some("login consent")),
+            Ok(Prompt::LoginAndConsent)
+        );
+        assert_eq!(
+            parse_prompt(Some("consent login")),
+            Ok(Prompt::LoginAndConsent)
+        );
+        assert_eq!(parse_prompt(Some("login")), Ok(Prompt::Login));
         assert_eq!(parse_prompt(Some("consent")), Ok(Prompt::Consent));
         assert!(parse_prompt(Some("none login")).is_err());
         assert!(parse_prompt(Some("bogus")).is_err());

@@ -48,8 +48,8 @@ pub fn parse_document(
     body: &[u8],
     allowed_private_schemes: &[String],
 ) -> Result<Registration, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| "the document is not valid JSON".to_owned())?;
+    let value = super::strict_json::parse(body)
+        .map_err(|reason| format!("the document is not valid JSON: {reason}"))?;
     let Some(object) = value.as_object() else {
         return Err("the document is not a JSON object".into());
     };

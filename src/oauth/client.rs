@@ -119,6 +119,21 @@ pub struct ClientSettings {
     pub auth_method: AuthMethod,
 }
 
+/// Characters that make shown text say something other than what it is: controls,
+/// bidirectional overrides and isolates (`"Goo\u{202e}elg"` reads as another name), and
+/// invisible joiners and marks. Client names and metadata are refused when they hold one.
+pub fn is_deceptive_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
 /// Why a client's settings are not acceptable.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ClientSettingsError {
@@ -137,9 +152,11 @@ impl ClientSettings {
         let name = self.name.trim();
         if name.is_empty()
             || name.chars().count() > MAX_NAME_CHARS
-            || name.chars().any(char::is_control)
+            || name.chars().any(is_deceptive_char)
         {
-            return meta("the client name must be 1 to 200 characters without control characters");
+            return meta(
+                "the client name must be 1 to 200 characters without control, bidirectional or invisible characters",
+            );
         }
         if self.grant_types.is_empty() {
             return meta("at least one grant type is required");
@@ -204,6 +221,27 @@ mod tests {
             ..settings()
         };
         assert!(s.validate(&[]).is_err());
+    }
+
+    #[test]
+    fn names_that_read_as_something_else_are_refused() {
+        for name in [
+            "Goo\u{202e}elg",
+            "Claude\u{200b}",
+            "a\u{2066}b",
+            "tab\there",
+        ] {
+            let s = ClientSettings {
+                name: name.into(),
+                ..settings()
+            };
+            assert!(s.validate(&[]).is_err(), "{name:?} was accepted");
+        }
+        let s = ClientSettings {
+            name: "Café ☕ 日本".into(),
+            ..settings()
+        };
+        assert_eq!(s.validate(&[]), Ok(()));
     }
 
     #[test]

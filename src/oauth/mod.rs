@@ -12,3 +12,4 @@ pub mod redirect_uri;
 pub mod registration;
 pub mod resource;
 pub mod scope;
+pub mod strict_json;

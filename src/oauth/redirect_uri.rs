@@ -44,6 +44,11 @@ pub fn validate_for_registration(
     if !url.username().is_empty() || url.password().is_some() {
         return refuse("contains user information");
     }
+    if !is_normalized(raw, &url) {
+        return refuse(
+            "is not in normalized form (lower-case scheme and host, no default port, no dot segments, `//` after the scheme, `/` not `\\`)",
+        );
+    }
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "https" => refuse("has no host"),
@@ -61,6 +66,23 @@ pub fn validate_for_registration(
             "uses a scheme that is not https, loopback http, or an allowed private-use scheme",
         ),
     }
+}
+
+/// Whether `raw` is already what a URL parser makes of it. A parser repairs
+/// `https:evil.example/cb` and reads `https://app.example\@evil.example/` as a path on
+/// `app.example`; storing the repaired form would let a registration show one host and mean
+/// another, so only the normalized spelling is accepted. The one repair allowed is the `/`
+/// a parser adds to an empty path (`https://app.example?x` is `https://app.example/?x`).
+fn is_normalized(raw: &str, url: &Url) -> bool {
+    let normalized = url.as_str();
+    if normalized == raw {
+        return true;
+    }
+    let path_added = match raw.split_once('?') {
+        Some((before, query)) => format!("{before}/?{query}"),
+        None => format!("{raw}/"),
+    };
+    url.path() == "/" && normalized == path_added
 }
 
 /// `127.0.0.0/8`, `[::1]` and `localhost`: the hosts RFC 8252 lets native apps listen on.
@@ -88,6 +110,12 @@ mod tests {
         assert!(ok("http://localhost:6274/oauth/callback"));
         assert!(ok("http://[::1]:8000/cb"));
         assert!(ok("cursor://anysphere.cursor-retrieval/oauth/callback"));
+        assert!(
+            ok("https://app.example"),
+            "the parser's added `/` is no disguise"
+        );
+        assert!(ok("https://app.example/cb?x=1"));
+        assert!(ok("http://127.0.0.1?a="));
     }
 
     #[test]
@@ -104,6 +132,13 @@ mod tests {
             "https://example.com/c b",
             "https://example.com/cb\r\n",
             "vscode://callback",
+            "https:evil.example/cb",
+            "https:/evil.example/cb",
+            "https://app.example\\@evil.example/",
+            "https://App.Example/cb",
+            "https://app.example:443/cb",
+            "https://app.example/a/../cb",
+            "HTTPS://app.example/cb",
         ] {
             assert!(!ok(bad), "{bad} was accepted");
         }
@@ -297,13 +332,20 @@ mod properties {
         }
     }
 
+    /// No port, or one that is no scheme's default (a default port is not normalized form).
     fn port() -> impl Strategy<Value = String> {
-        prop_oneof![Just(String::new()), (1u16..).prop_map(|p| format!(":{p}"))]
+        prop_oneof![
+            Just(String::new()),
+            (1u16..)
+                .prop_filter("not a default port", |p| *p != 80 && *p != 443)
+                .prop_map(|p| format!(":{p}"))
+        ]
     }
 
     fn tail() -> impl Strategy<Value = String> {
         (
-            "(/[A-Za-z0-9._~%-]{0,8}){0,3}",
+            // Segments in normalized form: no `.` or `..`, no percent-encoding to rewrite.
+            "(/([A-Za-z0-9_~-][A-Za-z0-9._~-]{0,7})?){0,3}",
             proptest::option::of("[a-z]{1,5}=[A-Za-z0-9%+]{0,6}(&[a-z]{1,3}=[a-z]{0,3})?"),
         )
             .prop_map(|(path, query)| match query {

@@ -1,7 +1,9 @@
 //! RFC 7591 client metadata: what a dynamic registration may ask for, checked without HTTP
 //! or SQL, reusing the client rules every client follows.
 
-use super::client::{AuthMethod, ClientSettings, ClientSettingsError, GrantType};
+use super::client::{
+    AuthMethod, ClientSettings, ClientSettingsError, GrantType, is_deceptive_char,
+};
 use super::error::{ErrorCode, OAuthError};
 use serde_json::{Map, Value};
 
@@ -82,9 +84,9 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 }
 
 fn plain_text(field: &str, value: &str, max: usize) -> Result<(), OAuthError> {
-    if value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.chars().count() > max || value.chars().any(is_deceptive_char) {
         return Err(metadata_error(format!(
-            "{field} must be at most {max} characters without control characters"
+            "{field} must be at most {max} characters without control, bidirectional or invisible characters"
         )));
     }
     Ok(())
@@ -92,12 +94,29 @@ fn plain_text(field: &str, value: &str, max: usize) -> Result<(), OAuthError> {
 
 fn web_uri(field: &str, value: &str) -> Result<(), OAuthError> {
     plain_text(field, value, MAX_URI_CHARS)?;
+    // Shown to people as links and images on the consent page: https only, so a network
+    // attacker cannot swap what they show.
     match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.host().is_some() => Ok(()),
+        Ok(url) if url.scheme() == "https" && url.host().is_some() => Ok(()),
         _ => Err(metadata_error(format!(
-            "{field} must be an absolute https or http URL"
+            "{field} must be an absolute https URL"
         ))),
     }
+}
+
+/// Refuses `client_credentials` in a registration unless the operator allowed machine
+/// clients (`registration.allow_client_credentials` with an initial access token): such a
+/// client mints access tokens with no person involved, so it must never be anonymous.
+pub fn refuse_unapproved_machine_grant(
+    settings: &ClientSettings,
+    machine_clients_allowed: bool,
+) -> Result<(), OAuthError> {
+    if settings.grant_types.contains(&GrantType::ClientCredentials) && !machine_clients_allowed {
+        return Err(metadata_error(
+            "client_credentials cannot be registered here: machine clients are created by the operator",
+        ));
+    }
+    Ok(())
 }
 
 /// Checks an RFC 7591 registration request body (or an RFC 7592 update) and decides the

@@ -50,6 +50,49 @@ pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthErr
     }
 }
 
+/// The audience of a `client_credentials` token: a configured resource (or the default
+/// one), or an MCP server the operator bound to this client (`bound`). Never the
+/// open-resource audience or an arbitrary requested URI: with no person involved, only the
+/// operator can say which MCP server a machine client may reach.
+pub fn resolve_for_machine(
+    config: &Config,
+    bound: &[String],
+    requested: &[String],
+) -> Result<Target, OAuthError> {
+    let unnamed = |uri: &str| Target {
+        uri: uri.to_owned(),
+        name: None,
+        unrestricted: false,
+    };
+    match requested {
+        [] => match default_target(config) {
+            Ok(target) if !target.unrestricted => Ok(target),
+            _ => match bound {
+                [only] => Ok(unnamed(only)),
+                _ => Err(OAuthError::invalid_target(
+                    "name the MCP server with the resource parameter: this client has no default resource",
+                )),
+            },
+        },
+        [one] => configured(config, one)
+            .map(target_of)
+            .or_else(|| {
+                bound
+                    .iter()
+                    .find(|b| same_resource(b, one))
+                    .map(|b| unnamed(b))
+            })
+            .ok_or_else(|| {
+                OAuthError::invalid_target(format!(
+                    "{one} is not a resource this client may get tokens for"
+                ))
+            }),
+        _ => Err(OAuthError::invalid_target(
+            "only one resource may be requested at a time",
+        )),
+    }
+}
+
 /// The configured resource `uri` names, allowing one trailing slash on a bare origin.
 pub fn configured<'a>(config: &'a Config, uri: &str) -> Option<&'a ResourceConfig> {
     config.resources.iter().find(|r| same_resource(&r.uri, uri))
@@ -154,6 +197,7 @@ pub fn decide_scopes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::error::ErrorCode;
 
     fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
         Config {
@@ -173,6 +217,47 @@ mod tests {
 
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn machine_tokens_never_get_the_open_resource_audience() {
+        let open = Config::default();
+        let error = resolve_for_machine(&open, &[], &[]).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidTarget);
+        let error =
+            resolve_for_machine(&open, &[], &strings(&["https://any.example/mcp"])).unwrap_err();
+        assert_eq!(
+            error.code,
+            ErrorCode::InvalidTarget,
+            "no arbitrary audience"
+        );
+    }
+
+    #[test]
+    fn machine_tokens_take_a_configured_default_or_bound_resource() {
+        let one = config(&[("https://mcp.example/mcp", &["read"], &[])]);
+        assert_eq!(
+            resolve_for_machine(&one, &[], &[]).unwrap().uri,
+            "https://mcp.example/mcp"
+        );
+        let bound = strings(&["https://tools.example/mcp"]);
+        let open = Config::default();
+        assert_eq!(
+            resolve_for_machine(&open, &bound, &[]).unwrap().uri,
+            "https://tools.example/mcp",
+            "the one bound resource is the default"
+        );
+        assert_eq!(
+            resolve_for_machine(&one, &bound, &bound).unwrap().uri,
+            "https://tools.example/mcp",
+            "bound resources work beside configured ones"
+        );
+        let two = strings(&["https://a.example/mcp", "https://b.example/mcp"]);
+        assert!(resolve_for_machine(&open, &two, &[]).is_err(), "which one?");
+        assert!(
+            resolve_for_machine(&open, &two, &two).is_err(),
+            "one at a time"
+        );
     }
 
     #[test]

@@ -43,6 +43,12 @@ pub struct Client {
     pub secret_hash: Option<String>,
     /// May introspect any token (RFC 7662), for MCP servers that do not verify JWTs.
     pub resource_server: bool,
+    /// MCP servers the operator bound to this client (`clients create|update --resource`):
+    /// the audiences a machine client may get tokens for beyond the configured resources.
+    pub resources: Vec<String>,
+    /// When the redirect URIs last changed (unix seconds): consent given before then does
+    /// not cover a new request, since codes may now go somewhere else.
+    pub redirect_uris_changed_at: Option<i64>,
     /// Registration metadata kept to echo back (RFC 7591 3.2.1).
     pub metadata: serde_json::Value,
     /// SHA-256 of the RFC 7592 registration access token.
@@ -81,6 +87,8 @@ pub struct NewClient {
     pub secret_hash: Option<String>,
     /// May introspect any token.
     pub resource_server: bool,
+    /// MCP servers bound to this client by the operator.
+    pub resources: Vec<String>,
     /// Registration metadata to echo back.
     pub metadata: serde_json::Value,
     /// SHA-256 of the registration access token.
@@ -94,6 +102,8 @@ pub struct ClientUpdate {
     pub settings: Option<ClientSettings>,
     /// New resource-server flag.
     pub resource_server: Option<bool>,
+    /// New bound resources.
+    pub resources: Option<Vec<String>>,
     /// New secret hash, when the auth method changes or the secret rotates.
     pub secret_hash: Option<Option<String>>,
     /// New registration metadata.
@@ -111,6 +121,8 @@ struct ClientRow {
     grant_types: String,
     scope: Option<String>,
     resource_server: bool,
+    resources: String,
+    redirect_uris_changed_at: Option<i64>,
     metadata: String,
     registration_token_hash: Option<String>,
     created_at: i64,
@@ -149,6 +161,8 @@ impl TryFrom<ClientRow> for Client {
             source,
             secret_hash: row.secret_hash,
             resource_server: row.resource_server,
+            resources: decode_list(&row.resources)?,
+            redirect_uris_changed_at: row.redirect_uris_changed_at,
             metadata: serde_json::from_str(&row.metadata)
                 .map_err(|e| corrupt(format!("metadata: {e}")))?,
             registration_token_hash: row.registration_token_hash,
@@ -162,8 +176,9 @@ impl TryFrom<ClientRow> for Client {
 }
 
 const CLIENT_COLUMNS: &str = "id, name, source, token_endpoint_auth_method, secret_hash, \
-    redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
-    created_at, updated_at, last_used_at, tokens_revoked_before";
+    redirect_uris, grant_types, scope, resource_server, resources, redirect_uris_changed_at, \
+    metadata, registration_token_hash, created_at, updated_at, last_used_at, \
+    tokens_revoked_before";
 
 fn grant_list(grants: &[GrantType]) -> String {
     encode_list(
@@ -181,7 +196,8 @@ impl Store {
         write_pool!(self, |pool| sqlx::query(
             "INSERT INTO clients (id, name, source, token_endpoint_auth_method, secret_hash, \
              redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             created_at, updated_at, resources) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         )
         .bind(&new.id)
         .bind(&s.name)
@@ -196,6 +212,7 @@ impl Store {
         .bind(&new.registration_token_hash)
         .bind(now)
         .bind(now)
+        .bind(encode_list(&new.resources))
         .execute(pool).await.map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("a client with this id"))?;
         Ok(Client {
@@ -204,6 +221,8 @@ impl Store {
             source: new.source,
             secret_hash: new.secret_hash,
             resource_server: new.resource_server,
+            resources: new.resources,
+            redirect_uris_changed_at: None,
             metadata: new.metadata,
             registration_token_hash: new.registration_token_hash,
             created_at: now,
@@ -226,7 +245,9 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              token_endpoint_auth_method = excluded.token_endpoint_auth_method, secret_hash = NULL, \
              redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, \
-             scope = excluded.scope, metadata = excluded.metadata, updated_at = excluded.updated_at \
+             scope = excluded.scope, metadata = excluded.metadata, updated_at = excluded.updated_at, \
+             redirect_uris_changed_at = CASE WHEN clients.redirect_uris = excluded.redirect_uris \
+             THEN clients.redirect_uris_changed_at ELSE excluded.updated_at END \
              WHERE clients.source = $3"
         )
         .bind(&new.id)
@@ -282,13 +303,16 @@ impl Store {
             .ok_or(StoreError::NotFound("client"))?;
         let settings = update.settings.unwrap_or(current.settings);
         let resource_server = update.resource_server.unwrap_or(current.resource_server);
+        let resources = update.resources.unwrap_or(current.resources);
         let secret_hash = update.secret_hash.unwrap_or(current.secret_hash);
         let metadata = update.metadata.unwrap_or(current.metadata);
         let done = write_pool!(self, |pool| {
             sqlx::query(
             "UPDATE clients SET name = $1, token_endpoint_auth_method = $2, secret_hash = $3, \
+             redirect_uris_changed_at = CASE WHEN redirect_uris = $4 \
+             THEN redirect_uris_changed_at ELSE $9 END, \
              redirect_uris = $4, grant_types = $5, scope = $6, resource_server = $7, metadata = $8, \
-             updated_at = $9 WHERE id = $10"
+             updated_at = $9, resources = $11 WHERE id = $10"
         )
         .bind(&settings.name)
         .bind(settings.auth_method.as_str())
@@ -300,6 +324,7 @@ impl Store {
         .bind(metadata.to_string())
         .bind(now)
         .bind(id)
+        .bind(encode_list(&resources))
         .execute(pool).await.map(|r| r.rows_affected())
         })?;
         found(done, "client")?;

@@ -94,22 +94,33 @@ impl Store {
             .await)?)
     }
 
-    /// Replaces a person's password hash.
+    /// Replaces a person's password hash and ends their sign-in sessions, in one
+    /// transaction: a new password is what a person sets when the old one leaked, so no
+    /// browser that signed in with the old one may stay signed in.
     pub async fn set_user_password(
         &self,
         username: &str,
         password_hash: &str,
         now: i64,
     ) -> StoreResult<()> {
-        let done = write_pool!(self, |pool| sqlx::query(
-            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3"
-        )
-        .bind(password_hash)
-        .bind(now)
-        .bind(username)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let done = transaction!(self, |tx| {
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = $1, updated_at = $2 WHERE username = $3",
+            )
+            .bind(password_hash)
+            .bind(now)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            )
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+            done
+        });
         found(done, "user")
     }
 

@@ -151,7 +151,15 @@ async fn deny_redirects_access_denied_with_state_and_iss() {
 async fn consent_is_remembered_and_prompt_values_are_honoured() {
     let app = app_with_notes().await;
     create_user(&app, "alice").await;
-    let client = public_client(&app).await;
+    // Confidential: its identity is proven at /token, so its consent may be remembered.
+    let (client, _) = create_client(
+        &app,
+        AuthMethod::ClientSecretBasic,
+        &[REDIRECT],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        None,
+    )
+    .await;
     let first = authorize(&app, &client, &Pkce::new(), "alice", &[]).await;
     assert!(first.contains_key("code"));
 
@@ -706,7 +714,11 @@ async fn open_resource_mode_without_resource_is_unrestricted() {
 
 #[tokio::test]
 async fn repeated_failures_are_refused_with_429_and_retry_after() {
-    let app = TestApp::spawn_with(|c| c.login.max_failures = 3).await;
+    let app = TestApp::spawn_with(|c| {
+        c.login.max_failures = 3;
+        c.login.max_failures_per_ip = 4;
+    })
+    .await;
     create_user(&app, "alice").await;
     let client = public_client(&app).await;
     let html = app
@@ -738,7 +750,13 @@ async fn repeated_failures_are_refused_with_429_and_retry_after() {
     let other_user = submit_login(&app, &html, "bob", PASSWORD).await;
     assert_eq!(
         other_user.status(),
+        401,
+        "another username from the address has the address's own, larger budget"
+    );
+    let address_spent = submit_login(&app, &html, "carol", PASSWORD).await;
+    assert_eq!(
+        address_spent.status(),
         429,
-        "the same client IP is limited too"
+        "the client IP is limited past login.max_failures_per_ip"
     );
 }

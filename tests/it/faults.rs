@@ -140,6 +140,7 @@ async fn seed(store: &Store, now: i64) -> (String, String) {
                 source: ClientSource::Cli,
                 secret_hash: None,
                 resource_server: false,
+                resources: Vec::new(),
                 metadata: serde_json::json!({}),
                 registration_token_hash: None,
             },

@@ -61,6 +61,7 @@ pub async fn create_client(
         source: ClientSource::Cli,
         secret_hash: secret.as_deref().map(opaque::hash),
         resource_server: false,
+        resources: Vec::new(),
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };

@@ -30,6 +30,7 @@ async fn client(store: &Store, id: &str) {
         source: ClientSource::Cli,
         secret_hash: None,
         resource_server: false,
+        resources: Vec::new(),
         metadata: serde_json::json!({"software_id": "inspector"}),
         registration_token_hash: None,
     };
@@ -154,6 +155,7 @@ async fn clients_round_trip_every_setting() {
     let update = ClientUpdate {
         settings: Some(changed.clone()),
         resource_server: Some(true),
+        resources: None,
         secret_hash: Some(Some("secret-hash".into())),
         metadata: None,
     };
@@ -195,6 +197,7 @@ impl CreateAgain for Store {
             source: ClientSource::Dynamic,
             secret_hash: None,
             resource_server: false,
+            resources: Vec::new(),
             metadata: serde_json::json!({}),
             registration_token_hash: None,
         };
@@ -639,6 +642,7 @@ async fn cimd_upserts_refresh_their_row_and_never_overwrite_another_source() {
         source: ClientSource::Cimd,
         secret_hash: None,
         resource_server: false,
+        resources: Vec::new(),
         metadata: serde_json::json!({"client_uri": "https://app.example.com"}),
         registration_token_hash: None,
     };
@@ -685,6 +689,7 @@ async fn only_never_used_dynamic_and_document_clients_are_deleted_as_unused() {
             resource_server: false,
             metadata: serde_json::json!({}),
             registration_token_hash: None,
+            resources: Vec::new(),
         };
         store.upsert_cimd_client(document, NOW).await.unwrap();
     }

@@ -599,11 +599,6 @@ async fn client_authentication_methods_are_enforced() {
         (vec![cc], Some((&post_id, &post_secret)), true),
         (vec![cc, ("client_id", &post_id)], None, false),
         (
-            vec![cc, ("client_secret", &basic_secret)],
-            Some((&basic_id, &basic_secret)),
-            true,
-        ),
-        (
             vec![cc, ("client_id", &post_id)],
             Some((&basic_id, &basic_secret)),
             true,
@@ -624,6 +619,17 @@ async fn client_authentication_methods_are_enforced() {
             "{form:?}: {challenge}"
         );
     }
+    let (status, body, _) = token(
+        &app,
+        &[cc, ("client_secret", &basic_secret)],
+        Some((&basic_id, &basic_secret)),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "two authentication methods at once (RFC 6749 5.2)"
+    );
     let (_, unknown, _) = token(&app, &[cc], Some(("unknown", "wrong"))).await;
     let (_, wrong, _) = token(&app, &[cc], Some((&basic_id, "wrong"))).await;
     assert_eq!(

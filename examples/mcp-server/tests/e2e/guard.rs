@@ -28,6 +28,7 @@ async fn machine_client(pair: &Pair, scope: &str) -> (String, String) {
                 source: ClientSource::Cli,
                 secret_hash: Some(opaque::hash(&secret)),
                 resource_server: false,
+                resources: Vec::new(),
                 metadata: serde_json::json!({}),
                 registration_token_hash: None,
             },
