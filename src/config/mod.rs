@@ -365,9 +365,11 @@ pub struct HttpConfig {
     #[serde(deserialize_with = "lenient::from_str")]
     pub max_header_bytes: usize,
     /// A connection must send a complete request head within this long of opening or of
-    /// its previous response, else it is closed: ends idle keep-alive connections and
-    /// clients that send headers slowly.
+    /// its previous response, else it is closed: ends idle keep-alive connections.
     pub idle_timeout: Seconds,
+    /// A request head must be complete within this long of its first byte, else the
+    /// connection is closed: ends clients that send headers slowly.
+    pub header_read_timeout: Seconds,
     /// On SIGTERM, how long in-flight requests may take to finish before the process exits.
     pub shutdown_timeout: Seconds,
 }
@@ -383,6 +385,7 @@ impl Default for HttpConfig {
             max_in_flight: 256,
             max_header_bytes: 16_384,
             idle_timeout: Seconds(75),
+            header_read_timeout: Seconds(10),
             shutdown_timeout: Seconds(30),
         }
     }

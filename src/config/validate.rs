@@ -274,6 +274,12 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             "must be between 8192 and 1048576",
         ));
     }
+    if h.header_read_timeout.0 == 0 {
+        return Err(ConfigError::new(
+            "http.header_read_timeout",
+            "must be longer than 0 seconds",
+        ));
+    }
     if h.idle_timeout.0 == 0 || h.shutdown_timeout.0 == 0 {
         return Err(ConfigError::new(
             "http.idle_timeout",

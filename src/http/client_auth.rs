@@ -32,20 +32,6 @@ fn failed(basic: bool) -> ApiError {
     }
 }
 
-/// Refuses a request whose URL query carries client credentials (RFC 6749 2.3.1: "MUST
-/// NOT be included in the request URI"); a secret there ends up in proxy and server logs.
-pub fn refuse_credentials_in_query(query: Option<&str>) -> Result<(), ApiError> {
-    let leaked = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .any(|(name, _)| matches!(name.as_ref(), "client_secret" | "client_assertion"));
-    if leaked {
-        return Err(OAuthError::invalid_request(
-            "client credentials must be sent in the body or the Authorization header, never in the URL",
-        )
-        .into());
-    }
-    Ok(())
-}
-
 /// How the calling client is found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {

@@ -7,8 +7,16 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-/// `application/x-www-form-urlencoded` parameters, strictly parsed.
+/// `application/x-www-form-urlencoded` parameters, strictly parsed. A request whose URL
+/// query carries client credentials is refused (RFC 6749 2.3.1: they "MUST NOT be included
+/// in the request URI"), since a secret there ends up in proxy and server logs.
 pub struct FormParams(pub Params);
+
+/// Whether a URL query names a client credential.
+fn leaks_credentials(query: Option<&str>) -> bool {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .any(|(name, _)| matches!(name.as_ref(), "client_secret" | "client_assertion"))
+}
 
 impl<S: Send + Sync> FromRequest<S> for FormParams {
     type Rejection = ApiError;
@@ -19,6 +27,12 @@ impl<S: Send + Sync> FromRequest<S> for FormParams {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
+        if leaks_credentials(request.uri().query()) {
+            return Err(OAuthError::invalid_request(
+                "client credentials must be sent in the body or the Authorization header, never in the URL",
+            )
+            .into());
+        }
         let media_type = content_type.split(';').next().unwrap_or("").trim();
         if !media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             return Err(OAuthError::invalid_request(

@@ -104,10 +104,12 @@ fn too_large(page: bool, max: usize) -> Response {
     if page {
         return error_page(StatusCode::PAYLOAD_TOO_LARGE, "Request too large", &message);
     }
-    // RFC 6749 5.2 answers a malformed request with 400 `invalid_request`; JSON clients
-    // read the code, not the status.
+    // 413 says what HTTP clients and proxies understand; the body is RFC 6749 5.2 JSON, so
+    // OAuth clients reading the code see `invalid_request`.
     let error = OAuthError::invalid_request(format!("the request body is larger than {max} bytes"));
-    ApiError::from(error).into_response()
+    let mut response = ApiError::from(error).into_response();
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 fn overloaded(page: bool) -> Response {

@@ -1,8 +1,9 @@
-//! The accept loop: a cap on open connections, a deadline for each request head (idle
-//! keep-alive connections and slow clients), a cap on the head's size, and a bounded drain
+//! The accept loop: a cap on open connections, a deadline for idle keep-alive connections
+//! (hyper's timer) and one for each request head (`head_deadline`), a cap on the head's size, and a bounded drain
 //! on shutdown. `axum::serve` offers none of these knobs, so connections are served with
 //! hyper-util directly, the way `axum::serve` does it.
 
+use super::head_deadline::HeadDeadline;
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -34,6 +35,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let http = &state.config.http;
     let permits = Arc::new(Semaphore::new(http.max_connections));
+    let header_read_timeout = http.header_read_timeout.as_std();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -79,7 +81,10 @@ pub async fn serve(
                 request
             });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection_with_upgrades(
+                TokioIo::new(HeadDeadline::new(stream, header_read_timeout)),
+                TowerToHyperService::new(service),
+            )
             .into_owned();
         let connection = graceful.watch(connection);
         let state = state.clone();

@@ -9,6 +9,7 @@ mod cookies;
 pub mod cors;
 pub mod error;
 pub mod form;
+mod head_deadline;
 mod health;
 mod introspect;
 pub mod json;

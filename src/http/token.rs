@@ -12,7 +12,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
@@ -25,10 +25,8 @@ pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
-    client_auth::refuse_credentials_in_query(query.as_deref())?;
     let claimed = client_auth::claimed_client_id(&headers, &params).unwrap_or_default();
     let network = network_key(ip);
     let now = state.clock.now();

@@ -1,6 +1,7 @@
 //! The integration test binary: real HTTP on loopback, a real database per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod authorize;
 mod browser;
 mod cimd;

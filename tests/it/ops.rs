@@ -554,7 +554,7 @@ async fn oversized_bodies_get_a_clean_answer_in_the_endpoints_shape() {
         .send()
         .await
         .unwrap();
-    assert_eq!(token.status(), 400, "RFC 6749 5.2");
+    assert_eq!(token.status(), 413, "413, with an RFC 6749 5.2 body");
     let body: Value = token.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request");
     assert!(

@@ -125,6 +125,40 @@ async fn users_are_created_found_changed_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_new_password_ends_every_session_of_that_person_only() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
+    let bob = store.create_user("bob", "hash-2", NOW).await.unwrap();
+    store
+        .create_session("s-alice", &alice.id, NOW, NOW + 3_600)
+        .await
+        .unwrap();
+    store
+        .create_session("s-bob", &bob.id, NOW, NOW + 3_600)
+        .await
+        .unwrap();
+    store
+        .set_user_password("alice", "hash-3", NOW + 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_session("s-alice", NOW + 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_session("s-bob", NOW + 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
 async fn a_duplicate_username_is_a_conflict_and_writes_nothing() {
     let db = TestDb::new().await;
     let store = db.store().await;
