@@ -1,6 +1,7 @@
 //! `AppState`: what every request handler shares, built once by `server::build_state`.
 
 use crate::clients::cimd::CimdFetcher;
+use crate::clients::single_flight::SingleFlight;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::rate_limit::RateLimiter;
@@ -8,7 +9,8 @@ use crate::introspection::principals::{self, Principals};
 use crate::introspection::revoked::{self, RevokedTokens};
 use crate::metrics::Metrics;
 use crate::net::IpNet;
-use crate::store::Store;
+use crate::oauth::error::OAuthError;
+use crate::store::{Client, Store};
 use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
@@ -17,6 +19,9 @@ const LOGIN_LIMITER_KEYS: usize = 100_000;
 
 /// Keys the registration limiter tracks at most (one per client IP or IPv6 /64).
 const REGISTRATION_LIMITER_KEYS: usize = 100_000;
+
+/// Keys the pending-request limiter tracks at most (one per client IP or IPv6 /64).
+const PENDING_LIMITER_KEYS: usize = 100_000;
 
 /// Keys the token-failure limiter tracks at most (one per client network and claimed client).
 const TOKEN_LIMITER_KEYS: usize = 100_000;
@@ -50,6 +55,8 @@ pub struct App {
     pub login_ip_limiter: RateLimiter,
     /// Fetches client ID metadata documents and remembers how long each stays fresh.
     pub cimd: CimdFetcher,
+    /// Document lookups in flight, so concurrent requests for one document share a fetch.
+    pub cimd_lookups: SingleFlight<Result<Option<Client>, OAuthError>>,
     /// Revoked access-token ids, mirrored in memory with bounded staleness.
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
@@ -57,6 +64,9 @@ pub struct App {
     /// `tokens.max_failures` failed client authentications per `tokens.failure_window`, per
     /// client network and claimed client.
     pub token_limiter: RateLimiter,
+    /// `authorize.pending_per_ip` per `authorize.pending_window`, per client IP (IPv6 /64):
+    /// bounds the pending requests anonymous callers can make the server store.
+    pub pending_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
 }
@@ -92,6 +102,11 @@ impl AppState {
             TOKEN_LIMITER_KEYS,
             TOKEN_LIMITER_KEYS_PER_NETWORK,
         );
+        let pending_limiter = RateLimiter::new(
+            config.authorize.pending_per_ip,
+            config.authorize.pending_window.0,
+            PENDING_LIMITER_KEYS,
+        );
         let cimd = CimdFetcher::new(&config.cimd)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
         let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
@@ -105,9 +120,11 @@ impl AppState {
             login_limiter,
             login_ip_limiter,
             cimd,
+            cimd_lookups: SingleFlight::default(),
             revoked,
             principals,
             token_limiter,
+            pending_limiter,
             metrics: Metrics::new(),
         })))
     }

@@ -1,6 +1,8 @@
 //! Fetching client ID metadata documents safely: no redirects, 200 only, a size cap, one
 //! deadline for the whole fetch, and no connection to a special-use address, whatever DNS
-//! answers; plus the cache of when each document was last fetched.
+//! answers; plus the cache of when each document was last fetched. Fetches are bounded:
+//! at most `cimd.max_concurrent_fetches` at once (more are refused, never queued), and a
+//! document that failed is not fetched again for `cimd.negative_cache_ttl`.
 
 use crate::config::CimdConfig;
 use crate::net::is_public_unicast;
@@ -13,10 +15,60 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use url::{Host, Url};
 
-/// Documents whose freshness is remembered at most; beyond it the oldest are forgotten.
+/// Documents whose freshness (or failure) is remembered at most; beyond it expired entries
+/// are dropped, and if none has expired, all of them.
 const MAX_CACHED: usize = 10_000;
+
+/// Why a document could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// The document could not be fetched or broke a rule; client-safe, says which.
+    Refused(String),
+    /// `cimd.max_concurrent_fetches` documents are being fetched already; retry shortly.
+    Busy,
+}
+
+/// Per-URL entries that hold until a unix second, with bounded memory.
+struct Expiring<V> {
+    entries: Mutex<HashMap<String, (i64, V)>>,
+}
+
+impl<V: Clone> Expiring<V> {
+    fn new() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The value for `key` while it holds at `now`.
+    fn get(&self, key: &str, now: i64) -> Option<V> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries
+            .get(key)
+            .filter(|(until, _)| now < *until)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// Holds `value` for `key` until `until`.
+    fn insert(&self, key: &str, now: i64, until: i64, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_CACHED && !entries.contains_key(key) {
+            entries.retain(|_, (until, _)| now < *until);
+            if entries.len() >= MAX_CACHED {
+                entries.clear();
+            }
+        }
+        entries.insert(key.to_owned(), (until, value));
+    }
+
+    fn remove(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(key);
+    }
+}
 
 /// A resolver error saying every address of a name was special-use.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +105,12 @@ pub struct CimdFetcher {
     /// For the exact URLs in `cimd.allow_private_urls` only.
     private: reqwest::Client,
     config: CimdConfig,
-    /// client_id → unix second until which the stored copy may be used without refetching.
-    fresh_until: Mutex<HashMap<String, i64>>,
+    /// client_id → until when the stored copy may be used without refetching.
+    fresh: Expiring<()>,
+    /// client_id → until when it is not fetched again, and why it failed.
+    refused: Expiring<String>,
+    /// One permit per fetch allowed at once.
+    slots: Semaphore,
 }
 
 impl std::fmt::Debug for CimdFetcher {
@@ -114,38 +170,57 @@ impl CimdFetcher {
                 .context("building the CIMD HTTP client")?,
             private: builder().build().context("building the CIMD HTTP client")?,
             config: config.clone(),
-            fresh_until: Mutex::new(HashMap::new()),
+            fresh: Expiring::new(),
+            refused: Expiring::new(),
+            slots: Semaphore::new(config.max_concurrent_fetches),
         })
     }
 
     /// Whether the stored copy of `client_id` may still be used at `now`.
     pub fn is_fresh(&self, client_id: &str, now: i64) -> bool {
-        let cache = self
-            .fresh_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cache.get(client_id).is_some_and(|until| now < *until)
+        self.fresh.get(client_id, now).is_some()
     }
 
     /// Remembers that `client_id` was fetched at `now` and may be reused for `ttl` seconds.
     pub fn remember(&self, client_id: &str, now: i64, ttl: u64) {
-        let mut cache = self
-            .fresh_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= MAX_CACHED && !cache.contains_key(client_id) {
-            cache.retain(|_, until| now < *until);
-            if cache.len() >= MAX_CACHED {
-                cache.clear();
-            }
-        }
         let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
-        cache.insert(client_id.to_owned(), now.saturating_add(ttl));
+        self.fresh
+            .insert(client_id, now, now.saturating_add(ttl), ());
     }
 
-    /// Fetches and checks the document `client_id` names. The error is client-safe and says
-    /// which rule refused it; the details go to the log.
+    /// Fetches and checks the document `client_id` names at `now`, unless it failed within
+    /// `cimd.negative_cache_ttl` (then the same refusal, without a fetch) or too many
+    /// fetches are running. A refusal is client-safe and says which rule refused it; the
+    /// details go to the log.
     pub async fn fetch(
+        &self,
+        client_id: &str,
+        now: i64,
+        allowed_private_schemes: &[String],
+    ) -> Result<FetchedDocument, FetchError> {
+        if let Some(reason) = self.refused.get(client_id, now) {
+            return Err(FetchError::Refused(reason));
+        }
+        let Ok(_slot) = self.slots.try_acquire() else {
+            tracing::warn!(
+                limit = self.config.max_concurrent_fetches,
+                "client ID metadata document fetch refused: too many in flight"
+            );
+            return Err(FetchError::Busy);
+        };
+        let fetched = self.fetch_now(client_id, allowed_private_schemes).await;
+        match &fetched {
+            Ok(_) => self.refused.remove(client_id),
+            Err(reason) => {
+                let ttl = self.config.negative_cache_ttl.as_i64();
+                self.refused
+                    .insert(client_id, now, now.saturating_add(ttl), reason.clone());
+            }
+        }
+        fetched.map_err(FetchError::Refused)
+    }
+
+    async fn fetch_now(
         &self,
         client_id: &str,
         allowed_private_schemes: &[String],

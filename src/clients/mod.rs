@@ -1,6 +1,7 @@
 //! Turning a client_id into a client: a stored client, or a client ID metadata document.
 
 pub mod cimd;
+pub mod single_flight;
 
 use crate::http::error::store_failure;
 use crate::oauth::cimd::is_document_url;
@@ -9,6 +10,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::state::AppState;
 use crate::store::{Client, ClientSource, NewClient};
 use crate::tokens::opaque;
+use cimd::FetchError;
 use serde_json::Value;
 
 /// The one way the authorize and token endpoints look a client up.
@@ -16,8 +18,10 @@ use serde_json::Value;
 /// - A client_id that is an https URL with a path, while `cimd.enabled`, names a client ID
 ///   metadata document. The stored copy is used while its cache lifetime lasts; otherwise the
 ///   document is fetched, checked and upserted into the clients table (codes, grants and
-///   refresh tokens reference it there). A document that cannot be fetched or fails a rule is
-///   `Err(invalid_client)` with the reason, and that failure is not cached.
+///   refresh tokens reference it there). Concurrent lookups of one document share one fetch.
+///   A document that cannot be fetched or fails a rule is `Err(invalid_client)` with the
+///   reason, also for `cimd.negative_cache_ttl` after it (without fetching again); past
+///   `cimd.max_concurrent_fetches` the answer is `temporarily_unavailable`.
 /// - Any other client_id is looked up among stored clients; `Ok(None)` when unknown.
 ///
 /// Storage failures are `server_error` or `temporarily_unavailable`.
@@ -25,35 +29,64 @@ pub async fn resolve_client(
     state: &AppState,
     client_id: &str,
 ) -> Result<Option<Client>, OAuthError> {
-    let enabled = state.config.cimd.enabled;
+    let stored = stored_client(state, client_id).await?;
+    if !(state.config.cimd.enabled && is_document_url(client_id)) {
+        return Ok(stored);
+    }
+    match stored {
+        Some(client) if client.source != ClientSource::Cimd => return Ok(Some(client)),
+        Some(client) if state.cimd.is_fresh(client_id, state.clock.now()) => {
+            return Ok(Some(client));
+        }
+        _ => {}
+    }
+    state
+        .cimd_lookups
+        .run(client_id, || fetch_document_client(state, client_id))
+        .await
+}
+
+/// The stored client with this id, never fetching anything: what `/introspect` and
+/// `/revoke` use, since a client can only hold tokens once it is stored. A document client
+/// stays unusable while documents are turned off.
+pub async fn stored_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Client>, OAuthError> {
     let stored = state
         .store
         .find_client(client_id)
         .await
         .map_err(|e| store_failure(&e))?;
-    if !(enabled && is_document_url(client_id)) {
-        // A document client stays unusable while documents are turned off.
-        return Ok(stored.filter(|c| c.source != ClientSource::Cimd));
-    }
+    Ok(stored.filter(|c| state.config.cimd.enabled || c.source != ClientSource::Cimd))
+}
+
+/// Fetches the document `client_id` names and stores it as a client.
+async fn fetch_document_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Client>, OAuthError> {
     let now = state.clock.now();
-    match stored {
-        Some(client) if client.source != ClientSource::Cimd => return Ok(Some(client)),
-        Some(client) if state.cimd.is_fresh(client_id, now) => return Ok(Some(client)),
-        _ => {}
-    }
     let fetched = state
         .cimd
         .fetch(
             client_id,
+            now,
             &state.config.registration.allowed_redirect_schemes,
         )
         .await
-        .map_err(|reason| {
-            tracing::info!(client_id, %reason, "client ID metadata document refused");
-            OAuthError::new(
-                ErrorCode::InvalidClient,
-                format!("the client ID metadata document was refused: {reason}"),
-            )
+        .map_err(|error| match error {
+            FetchError::Refused(reason) => {
+                tracing::info!(client_id, %reason, "client ID metadata document refused");
+                OAuthError::new(
+                    ErrorCode::InvalidClient,
+                    format!("the client ID metadata document was refused: {reason}"),
+                )
+            }
+            FetchError::Busy => OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many client ID metadata documents are being fetched; retry in a moment",
+            ),
         })?;
     let registration = fetched.registration;
     let new = NewClient {

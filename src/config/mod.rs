@@ -40,6 +40,8 @@ pub struct Config {
     pub cimd: CimdConfig,
     /// People's login sessions and brute-force limits.
     pub login: LoginConfig,
+    /// Limits on authorization requests waiting for a person.
+    pub authorize: AuthorizeConfig,
     /// HTTP limits and proxy trust.
     pub http: HttpConfig,
     /// Log output.
@@ -62,6 +64,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             cimd: CimdConfig::default(),
             login: LoginConfig::default(),
+            authorize: AuthorizeConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
             audit: AuditConfig::default(),
@@ -107,6 +110,9 @@ pub struct TokensConfig {
     pub max_failures: u32,
     /// The window `/token` failures are counted in.
     pub failure_window: Seconds,
+    /// How long the sweep keeps a refresh-token family after it was revoked or went idle
+    /// (so a stolen token presented again is still recognised as reuse), before deleting it.
+    pub revoked_retention: Seconds,
 }
 
 impl Default for TokensConfig {
@@ -119,6 +125,7 @@ impl Default for TokensConfig {
             refresh_reuse_window: Seconds(30),
             max_failures: 60,
             failure_window: Seconds(60),
+            revoked_retention: Seconds(7 * 86_400),
         }
     }
 }
@@ -260,6 +267,11 @@ pub struct CimdConfig {
     /// Exact document URLs exempt from the private-address block.
     #[serde(deserialize_with = "lenient::list")]
     pub allow_private_urls: Vec<String>,
+    /// How long a document that could not be fetched or was refused is not fetched again.
+    pub negative_cache_ttl: Seconds,
+    /// Documents fetched at once at most, across all URLs; past it `temporarily_unavailable`.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub max_concurrent_fetches: usize,
 }
 
 impl Default for CimdConfig {
@@ -274,6 +286,8 @@ impl Default for CimdConfig {
             cache_max_ttl: Seconds(86_400),
             extra_ca_file: None,
             allow_private_urls: Vec::new(),
+            negative_cache_ttl: Seconds(30),
+            max_concurrent_fetches: 16,
         }
     }
 }
@@ -302,6 +316,27 @@ impl Default for LoginConfig {
             max_failures: 5,
             max_failures_per_ip: 30,
             failure_window: Seconds(900),
+        }
+    }
+}
+
+/// `[authorize]`: how many authorization requests may wait for a person.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizeConfig {
+    /// Pending requests (a sign-in or consent page shown) stored per client IP (IPv6: per
+    /// /64) within `pending_window`, then a 429 page; 0 turns the limit off.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub pending_per_ip: u32,
+    /// The window pending requests are counted in.
+    pub pending_window: Seconds,
+}
+
+impl Default for AuthorizeConfig {
+    fn default() -> Self {
+        Self {
+            pending_per_ip: 30,
+            pending_window: Seconds(600),
         }
     }
 }

@@ -308,6 +308,24 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
             "max_bytes and timeout must be above 0",
         ));
     }
+    if c.max_concurrent_fetches == 0 {
+        return Err(ConfigError::new(
+            "cimd.max_concurrent_fetches",
+            "must be at least 1",
+        ));
+    }
+    if c.negative_cache_ttl.0 > 3_600 {
+        return Err(ConfigError::new(
+            "cimd.negative_cache_ttl",
+            "must be at most 1h: a fixed document must not stay refused for long",
+        ));
+    }
+    if config.authorize.pending_window.0 == 0 {
+        return Err(ConfigError::new(
+            "authorize.pending_window",
+            "must be longer than 0 seconds",
+        ));
+    }
     if c.cache_min_ttl > c.cache_max_ttl {
         return Err(ConfigError::new(
             "cimd.cache_min_ttl",

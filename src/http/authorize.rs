@@ -26,6 +26,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::net::IpAddr;
 
 /// How long a pending authorization request waits for the person.
 const PENDING_TTL: i64 = 600;
@@ -53,17 +54,23 @@ fn bad_request(title: &str, message: &str) -> PageResponse {
 /// `GET /authorize`.
 pub async fn get(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> PageResult {
     let params = parse_page_params(query.unwrap_or_default().as_bytes())?;
-    start(&state, &headers, params).await
+    start(&state, ip, &headers, params).await
 }
 
 /// `POST /authorize` (form-encoded, RFC 6749 3.1).
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
+pub async fn post(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
     let params = parse_page_params(&body)?;
-    start(&state, &headers, params).await
+    start(&state, ip, &headers, params).await
 }
 
 fn parse_page_params(raw: &[u8]) -> Result<Params, PageResponse> {
@@ -71,7 +78,9 @@ fn parse_page_params(raw: &[u8]) -> Result<Params, PageResponse> {
 }
 
 /// Validates the request in the safe order, then asks the person what is needed.
-async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> PageResult {
+async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params) -> PageResult {
+    authorize::check_lengths(&params)
+        .map_err(|UntrustedRequest(message)| bad_request("Request too large", &message))?;
     let client = match params.get("client_id") {
         _ if params.is_repeated("client_id") => {
             return Err(bad_request(
@@ -103,12 +112,13 @@ async fn start(state: &AppState, headers: &HeaderMap, params: Params) -> PageRes
         Err(error) => return Ok(error_answer(state, &client, &error)),
     };
     let browser = Browser::load(state, headers).await?;
-    proceed(state, &browser, &client, request).await
+    proceed(state, ip, &browser, &client, request).await
 }
 
 /// Decides between signing in, consent, and answering at once.
 async fn proceed(
     state: &AppState,
+    ip: IpAddr,
     browser: &Browser,
     client: &Client,
     request: AuthorizationRequest,
@@ -142,7 +152,7 @@ async fn proceed(
             }
         }
         (None, _) => {
-            let handle = store_pending(state, browser, &request).await?;
+            let handle = store_pending(state, ip, browser, &request).await?;
             Ok(login_page(
                 state,
                 browser,
@@ -157,7 +167,7 @@ async fn proceed(
             if !prompt.forces_consent() && covered(state, session, client, &request).await? {
                 return issue_code(state, browser, session, &request).await;
             }
-            let handle = store_pending(state, browser, &request).await?;
+            let handle = store_pending(state, ip, browser, &request).await?;
             Ok(consent_page(
                 state, browser, session, client, &request, &handle,
             ))
@@ -181,15 +191,24 @@ async fn covered(
     }))
 }
 
+/// Stores the request for the page about to be shown, within `authorize.pending_per_ip`.
 async fn store_pending(
     state: &AppState,
+    ip: IpAddr,
     browser: &Browser,
     request: &AuthorizationRequest,
 ) -> Result<String, PageResponse> {
+    let now = state.clock.now();
+    if let Err(RetryAfter(seconds)) = state.pending_limiter.check(&network_key(ip), now) {
+        tracing::warn!(%ip, "authorization refused: too many pending requests from this network");
+        return Err(PageResponse::new(rate_limited_page(
+            "Too many sign-in requests came from your network.",
+            seconds,
+        )));
+    }
     let handle = opaque::new_secret();
     let json = serde_json::to_string(request)
         .map_err(|_| bad_request("Invalid request", "The request could not be stored."))?;
-    let now = state.clock.now();
     state
         .store
         .insert_pending_request(
@@ -482,8 +501,13 @@ fn login_failure(user: Option<&crate::store::User>, username: &str, verified: bo
 
 /// The 429 page after `login.max_failures` failures, with `Retry-After`.
 fn too_many_attempts(retry_after: u64) -> Response {
+    rate_limited_page("Too many failed sign-ins.", retry_after)
+}
+
+/// A 429 page saying what happened and how long to wait, with `Retry-After`.
+fn rate_limited_page(what: &str, retry_after: u64) -> Response {
     let minutes = retry_after.div_ceil(60).max(1);
-    let message = format!("Too many failed sign-ins. Wait {minutes} minute(s) and try again.");
+    let message = format!("{what} Wait {minutes} minute(s) and try again.");
     let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &message);
     response
         .headers_mut()

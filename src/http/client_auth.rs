@@ -2,7 +2,7 @@
 //! `client_secret_post`, or `none` for public clients, enforcing the registered method.
 
 use super::error::ApiError;
-use crate::clients::resolve_client;
+use crate::clients::{resolve_client, stored_client};
 use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -32,11 +32,22 @@ fn failed(basic: bool) -> ApiError {
     }
 }
 
+/// How the calling client is found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Stored, or fetched as a client ID metadata document (`/token`).
+    MayFetch,
+    /// Stored clients only (`/introspect`, `/revoke`): a client that holds tokens is stored,
+    /// so an unknown document URL there never costs a fetch.
+    StoredOnly,
+}
+
 /// Authenticates the calling client from the `Authorization` header and the form body.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    lookup: Lookup,
 ) -> Result<Client, ApiError> {
     let presented = presented(headers, params)?;
     let (id, secret, basic) = match &presented {
@@ -44,12 +55,14 @@ pub async fn authenticate(
         Presented::Post { id, secret } => (id, Some(secret), false),
         Presented::Public { id } => (id, None, false),
     };
-    let client = resolve_client(state, id)
-        .await
-        .map_err(|error| match error.code {
-            ErrorCode::InvalidClient => failed(basic),
-            _ => ApiError::from(error),
-        })?;
+    let found = match lookup {
+        Lookup::MayFetch => resolve_client(state, id).await,
+        Lookup::StoredOnly => stored_client(state, id).await,
+    };
+    let client = found.map_err(|error| match error.code {
+        ErrorCode::InvalidClient => failed(basic),
+        _ => ApiError::from(error),
+    })?;
     let Some(client) = client else {
         // Spend the same hashing work as a real check, then fail identically.
         let _ = secret.map(|s| opaque::verify(s, ""));

@@ -1,6 +1,6 @@
 //! `POST /introspect` (RFC 7662): an authenticated client asks whether a token is active.
 
-use super::client_auth;
+use super::client_auth::{self, Lookup};
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::introspection::{self, Caller};
@@ -18,7 +18,7 @@ pub async fn introspect(
     headers: HeaderMap,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
-    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    let client = client_auth::authenticate(&state, &headers, &params, Lookup::StoredOnly).await?;
     let token = params.require("token")?;
     let answer = introspection::introspect(&state, Caller::Client(&client), token).await?;
     tracing::debug!(client_id = %client.id, active = answer.active, "token introspected");

@@ -48,6 +48,7 @@ fn is_probe(route: &str) -> bool {
 fn limiter_of(route: &str) -> &'static str {
     match route {
         "/login" => "login",
+        "/authorize" => "pending",
         "/register" => "registration",
         "/token" => "token",
         _ => "other",

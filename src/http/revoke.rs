@@ -1,6 +1,6 @@
 //! `POST /revoke` (RFC 7009): a client revokes a token issued to itself.
 
-use super::client_auth;
+use super::client_auth::{self, Lookup};
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::revocation::{self, Revoked};
@@ -17,7 +17,7 @@ pub async fn revoke(
     headers: HeaderMap,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
-    let client = client_auth::authenticate(&state, &headers, &params).await?;
+    let client = client_auth::authenticate(&state, &headers, &params, Lookup::StoredOnly).await?;
     let token = params.require("token")?;
     let revoked = revocation::revoke(&state, &client, token).await?;
     if revoked != Revoked::Nothing {

@@ -1,7 +1,7 @@
 //! `POST /token` (RFC 6749 3.2): authenticate the client, dispatch on `grant_type`, and
 //! answer with `Cache-Control: no-store` either way.
 
-use super::client_auth;
+use super::client_auth::{self, Lookup};
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
@@ -62,7 +62,7 @@ async fn issue(
             .into());
         }
     };
-    let client = client_auth::authenticate(state, headers, params).await?;
+    let client = client_auth::authenticate(state, headers, params, Lookup::MayFetch).await?;
     if !client.settings.grant_types.contains(&grant_type) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,

@@ -145,6 +145,32 @@ pub fn remembered_consent_covers(
             .all(|s| held.contains(&s.as_str()))
 }
 
+/// Longest `state` accepted, in bytes: room for any nonce or handle a client keeps there.
+pub const MAX_STATE_BYTES: usize = 1_024;
+
+/// Longest name or value of every other authorization parameter, in bytes: longer than any
+/// real client_id, redirect URI, scope list, resource or PKCE challenge.
+pub const MAX_PARAMETER_BYTES: usize = 2_048;
+
+/// Step zero, before the client is looked up or anything stored: refuses a parameter over
+/// its length cap. A page-only error, since nothing is trusted yet.
+pub fn check_lengths(params: &Params) -> Result<(), UntrustedRequest> {
+    let cap = |name: &str| match name {
+        "state" => MAX_STATE_BYTES,
+        _ => MAX_PARAMETER_BYTES,
+    };
+    match params.first_oversized(cap) {
+        None => Ok(()),
+        Some(name) if name.len() <= 64 => Err(UntrustedRequest(format!(
+            "The {name} parameter is longer than the {} bytes this server accepts.",
+            cap(name)
+        ))),
+        Some(_) => Err(UntrustedRequest(format!(
+            "A parameter name is longer than the {MAX_PARAMETER_BYTES} bytes this server accepts."
+        ))),
+    }
+}
+
 /// Step one: the redirect URI to trust for this client, or a page-only error.
 pub fn verify_client_redirect(
     params: &Params,
@@ -290,6 +316,30 @@ pub fn error_for(request: &AuthorizationRequest, error: OAuthError) -> RedirectE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_parameters_are_refused_and_named() {
+        let query = |name: &str, len: usize| {
+            Params::parse(format!("client_id=c&{name}={}", "x".repeat(len)).as_bytes()).unwrap()
+        };
+        assert!(check_lengths(&query("state", MAX_STATE_BYTES)).is_ok());
+        let refused = check_lengths(&query("state", MAX_STATE_BYTES + 1)).unwrap_err();
+        assert!(refused.0.contains("state parameter"), "{refused:?}");
+        for name in [
+            "scope",
+            "redirect_uri",
+            "code_challenge",
+            "nonce",
+            "anything",
+        ] {
+            assert!(check_lengths(&query(name, MAX_PARAMETER_BYTES)).is_ok());
+            let refused = check_lengths(&query(name, MAX_PARAMETER_BYTES + 1)).unwrap_err();
+            assert!(refused.0.contains(name), "{refused:?}");
+        }
+        let huge_name = query(&"n".repeat(MAX_PARAMETER_BYTES + 1), 1);
+        let refused = check_lengths(&huge_name).unwrap_err();
+        assert!(refused.0.starts_with("A parameter name"), "{refused:?}");
+    }
 
     #[test]
     fn prompt_values() {

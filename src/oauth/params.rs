@@ -63,6 +63,20 @@ impl Params {
         self.0.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The first parameter, by name, whose name or any value is longer than `cap(name)`
+    /// bytes: how an endpoint refuses oversized input before doing any work with it.
+    pub fn first_oversized(&self, cap: impl Fn(&str) -> usize) -> Option<&str> {
+        let mut names: Vec<&String> = self.0.keys().collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .find(|name| {
+                let limit = cap(name);
+                name.len() > limit || self.0[name.as_str()].iter().any(|v| v.len() > limit)
+            })
+            .map(String::as_str)
+    }
+
     /// The value of `name`, or `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
         self.get(name)
@@ -107,6 +121,19 @@ mod tests {
         let params = Params::parse(b"code=a&resource=x&resource=y").unwrap();
         assert!(params.refuse_repeats(&["resource"]).is_ok());
         assert_eq!(params.all("resource"), ["x", "y"]);
+    }
+
+    #[test]
+    fn the_first_oversized_parameter_is_named() {
+        let params = Params::parse(b"b=12345&a=123&c=1&c=123456").unwrap();
+        assert_eq!(params.first_oversized(|_| 10), None);
+        assert_eq!(params.first_oversized(|_| 4), Some("b"));
+        assert_eq!(
+            params.first_oversized(|n| if n == "b" { 5 } else { 4 }),
+            Some("c")
+        );
+        let long_name = Params::parse(b"abcdef=1").unwrap();
+        assert_eq!(long_name.first_oversized(|_| 5), Some("abcdef"));
     }
 
     #[test]

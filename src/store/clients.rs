@@ -347,17 +347,21 @@ impl Store {
         found(done, "client")
     }
 
-    /// Deletes dynamically registered clients created before `created_before` that never
-    /// obtained a token; returns how many went.
-    pub async fn delete_unused_dynamic_clients(&self, created_before: i64) -> StoreResult<u64> {
-        let deleted = write_pool!(self, |pool| sqlx::query(
-            "DELETE FROM clients WHERE source = $1 AND last_used_at IS NULL AND created_at < $2"
+    /// Deletes clients that anyone could create (dynamic registrations and client ID
+    /// metadata documents, which come back when fetched again) first stored before
+    /// `created_before` and never used to obtain a token; returns how many went.
+    pub async fn delete_unused_clients(&self, created_before: i64) -> StoreResult<u64> {
+        let deleted = write_pool!(self, |pool| {
+            sqlx::query(
+            "DELETE FROM clients WHERE source IN ($1, $2) AND last_used_at IS NULL AND created_at < $3"
         )
         .bind(ClientSource::Dynamic.as_str())
+        .bind(ClientSource::Cimd.as_str())
         .bind(created_before)
         .execute(pool)
         .await
-        .map(|r| r.rows_affected()))?;
+        .map(|r| r.rows_affected())
+        })?;
         Ok(deleted)
     }
 

@@ -10,6 +10,7 @@ mod revocations;
 mod sessions;
 mod signing_keys;
 mod sqlite_connections;
+mod sweeps;
 mod users;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};

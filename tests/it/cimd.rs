@@ -1,10 +1,11 @@
 //! Client ID metadata documents, served by the test itself over loopback TLS with a CA made
 //! at test time (`cimd.extra_ca_file`, `cimd.allow_private_urls`), and every refusal.
 
+use crate::flow::{Pkce, authorize_url};
 use crate::helpers::TestApp;
 use mcp_authd::clients::resolve_client;
 use mcp_authd::clock::Clock;
-use mcp_authd::config::Seconds;
+use mcp_authd::config::{Config, Seconds};
 use mcp_authd::oauth::client::AuthMethod;
 use mcp_authd::oauth::error::{ErrorCode, OAuthError};
 use mcp_authd::store::{Client, ClientSource};
@@ -219,6 +220,16 @@ fn document(client_id: &str) -> Value {
 
 /// The app trusting the server's CA, with `allowed` exempt from the private-address block.
 async fn app_for(server: &DocServer, allowed: &[&str], clock: Clock) -> TestApp {
+    app_with(server, allowed, clock, |_| {}).await
+}
+
+/// [`app_for`], then `adjust` applied to the configuration.
+async fn app_with(
+    server: &DocServer,
+    allowed: &[&str],
+    clock: Clock,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     let ca = server.ca_pem.clone();
     let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
     TestApp::spawn_with_clock(clock, move |c| {
@@ -227,6 +238,7 @@ async fn app_for(server: &DocServer, allowed: &[&str], clock: Clock) -> TestApp 
         c.cimd.cache_min_ttl = Seconds(300);
         c.cimd.cache_max_ttl = Seconds(3_600);
         c.cimd.timeout = Seconds(1);
+        adjust(c);
     })
     .await
 }
@@ -318,17 +330,139 @@ async fn documents_are_cached_per_cache_control_within_the_bounds() {
 }
 
 #[tokio::test]
-async fn failures_are_never_cached() {
+async fn a_failing_document_is_fetched_once_within_the_negative_cache_window() {
     let server = DocServer::start().await;
     let id = server.url("/flaky.json");
     server.set(&id, Reply::json(&document(&id)).status(500));
-    let app = app_for(&server, &[&id], Clock::fixed(NOW)).await;
-    assert_refused(resolve(&app, &id).await, "500");
+    let clock = Clock::fixed(NOW);
+    let app = app_for(&server, &[&id], clock.clone()).await;
+    let window = app.state.config.cimd.negative_cache_ttl.as_i64();
+    assert_eq!(window, 30, "the default");
+    for _ in 0..5 {
+        assert_refused(resolve(&app, &id).await, "500");
+    }
+    assert_eq!(server.hits(&id), 1, "one fetch within the window");
     assert!(app.state.store.find_client(&id).await.unwrap().is_none());
 
     server.set(&id, Reply::json(&document(&id)));
-    assert!(resolve(&app, &id).await.unwrap().is_some());
+    clock.advance(window - 1);
+    assert_refused(resolve(&app, &id).await, "500");
+    assert_eq!(server.hits(&id), 1);
+    clock.advance(1);
+    assert!(resolve(&app, &id).await.unwrap().is_some(), "fetched again");
     assert_eq!(server.hits(&id), 2);
+}
+
+#[tokio::test]
+async fn concurrent_authorize_requests_for_one_document_cause_one_fetch() {
+    let server = DocServer::start().await;
+    let id = server.url("/popular.json");
+    let mut reply = Reply::json(&document(&id));
+    reply.stall = Duration::from_millis(300);
+    server.set(&id, reply);
+    // Callers waiting for another's fetch hold no slot of their own.
+    let app = app_with(&server, &[&id], Clock::system(), |c| {
+        c.cimd.max_concurrent_fetches = 1;
+    })
+    .await;
+    let pkce = Pkce::new();
+    let url = authorize_url(&app, &id, &pkce, &[]);
+    let pages: Vec<_> = (0..20)
+        .map(|_| {
+            let request = app.http.get(&url);
+            tokio::spawn(async move { request.send().await.unwrap().text().await.unwrap() })
+        })
+        .collect();
+    for page in pages {
+        assert!(
+            page.await.unwrap().contains("Doc Client"),
+            "the sign-in page"
+        );
+    }
+    assert_eq!(server.hits(&id), 1);
+    assert_eq!(app.state.cimd_lookups.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn fetches_past_the_global_cap_are_temporarily_unavailable_not_queued() {
+    let server = DocServer::start().await;
+    let slow = server.url("/slow-but-fine.json");
+    let other = server.url("/other.json");
+    let mut reply = Reply::json(&document(&slow));
+    reply.stall = Duration::from_secs(2);
+    server.set(&slow, reply);
+    server.set(&other, Reply::json(&document(&other)));
+    let app = app_with(&server, &[&slow, &other], Clock::system(), |c| {
+        c.cimd.max_concurrent_fetches = 1;
+        c.cimd.timeout = Seconds(10);
+    })
+    .await;
+    let state = app.state.clone();
+    let first = {
+        let slow = slow.clone();
+        tokio::spawn(async move { resolve_client(&state, &slow).await })
+    };
+    while server.hits(&slow) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused = resolve(&app, &other).await.expect_err("no free fetch slot");
+    assert_eq!(refused.code, ErrorCode::TemporarilyUnavailable);
+    assert_eq!(server.hits(&other), 0, "refused, not queued");
+    assert!(first.await.unwrap().unwrap().is_some());
+    assert!(
+        resolve(&app, &other).await.unwrap().is_some(),
+        "the slot is free again, and a busy answer is not remembered as a failure"
+    );
+}
+
+#[tokio::test]
+async fn introspection_and_revocation_never_fetch_a_document() {
+    let server = DocServer::start().await;
+    let id = server.url("/never.json");
+    server.set(&id, Reply::json(&document(&id)));
+    let app = app_for(&server, &[&id], Clock::fixed(NOW)).await;
+    for path in ["/introspect", "/revoke"] {
+        let answer = app
+            .http
+            .post(app.url(path))
+            .form(&[("client_id", id.as_str()), ("token", "whatever")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client", "{path}");
+    }
+    assert_eq!(server.connections(), 0, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn unused_document_clients_are_swept_like_unused_registrations() {
+    let server = DocServer::start().await;
+    let unused = server.url("/unused.json");
+    let used = server.url("/used.json");
+    for id in [&unused, &used] {
+        server.set(id, Reply::json(&document(id)));
+    }
+    let clock = Clock::fixed(NOW);
+    let app = app_for(&server, &[&unused, &used], clock.clone()).await;
+    resolve(&app, &unused).await.unwrap().unwrap();
+    resolve(&app, &used).await.unwrap().unwrap();
+    let store = &app.state.store;
+    store.mark_client_used(&used, NOW).await.unwrap();
+    clock.advance(app.state.config.registration.unused_client_ttl.as_i64() + 1);
+    let swept = mcp_authd::maintenance::sweep_unused_clients(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    assert!(store.find_client(&unused).await.unwrap().is_none());
+    assert!(store.find_client(&used).await.unwrap().is_some());
+    resolve(&app, &unused).await.unwrap().unwrap();
+    assert_eq!(
+        server.hits(&unused),
+        2,
+        "a swept document is fetched again when named"
+    );
 }
 
 #[tokio::test]

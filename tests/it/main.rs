@@ -14,6 +14,7 @@ mod health;
 mod helpers;
 mod introspection;
 mod keys;
+mod limits;
 mod metadata;
 mod ops;
 mod register;

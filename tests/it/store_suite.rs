@@ -704,18 +704,35 @@ async fn cimd_upserts_refresh_their_row_and_never_overwrite_another_source() {
 }
 
 #[tokio::test]
-async fn only_never_used_dynamic_clients_are_deleted_as_unused() {
+async fn only_never_used_dynamic_and_document_clients_are_deleted_as_unused() {
     let db = TestDb::new().await;
     let store = db.store().await;
     client(&store, "cli").await;
     store.create_client_again("dyn-unused").await.unwrap();
     store.create_client_again("dyn-used").await.unwrap();
     store.mark_client_used("dyn-used", NOW + 1).await.unwrap();
-    assert_eq!(store.delete_unused_dynamic_clients(NOW).await.unwrap(), 0);
-    assert_eq!(
-        store.delete_unused_dynamic_clients(NOW + 1).await.unwrap(),
-        1
-    );
+    for id in [
+        "https://app.example/unused.json",
+        "https://app.example/used.json",
+    ] {
+        let document = NewClient {
+            id: id.into(),
+            settings: settings(),
+            source: ClientSource::Cimd,
+            secret_hash: None,
+            resource_server: false,
+            metadata: serde_json::json!({}),
+            registration_token_hash: None,
+            resources: Vec::new(),
+        };
+        store.upsert_cimd_client(document, NOW).await.unwrap();
+    }
+    store
+        .mark_client_used("https://app.example/used.json", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(store.delete_unused_clients(NOW).await.unwrap(), 0);
+    assert_eq!(store.delete_unused_clients(NOW + 1).await.unwrap(), 2);
     let left: Vec<String> = store
         .list_clients()
         .await
@@ -723,7 +740,7 @@ async fn only_never_used_dynamic_clients_are_deleted_as_unused() {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(left, ["cli", "dyn-used"]);
+    assert_eq!(left, ["cli", "dyn-used", "https://app.example/used.json"]);
     assert!(matches!(
         store.mark_client_used("gone", NOW).await,
         Err(StoreError::NotFound(_))
@@ -878,4 +895,192 @@ async fn revocations_are_read_since_a_time_and_swept_once_expired() {
     );
     assert!(!store.is_access_token_revoked("old").await.unwrap());
     assert!(store.is_access_token_revoked("new").await.unwrap());
+}
+
+#[tokio::test]
+async fn expired_pending_requests_and_sessions_are_swept_and_live_ones_kept() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for (handle, expires_at) in [("gone", NOW + 600), ("kept", NOW + 601)] {
+        store
+            .insert_pending_request(handle, "browser", "c1", "{}", NOW, expires_at)
+            .await
+            .unwrap();
+        store
+            .create_session(handle, &user.id, NOW, expires_at)
+            .await
+            .unwrap();
+    }
+    store
+        .consume_pending_request("gone", "browser", NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sweep_expired_pending_requests(NOW + 599)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.sweep_expired_sessions(NOW + 599).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .sweep_expired_pending_requests(NOW + 600)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.sweep_expired_sessions(NOW + 600).await.unwrap(), 1);
+    let kept = store
+        .find_pending_request("kept", "browser", NOW + 600)
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("{}"));
+    assert!(
+        store
+            .find_session("kept", NOW + 600)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .sweep_expired_pending_requests(NOW + 600)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn expired_codes_are_swept_but_redeemed_ones_stay_while_their_access_token_may_live() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for secret in ["unused", "redeemed"] {
+        store
+            .insert_code(&code("c1", &user.id, secret), NOW)
+            .await
+            .unwrap();
+    }
+    let redeemed = stored_code(&store, "redeemed").await;
+    assert!(redeem(&store, &redeemed, "jti-1", NOW + 1).await);
+
+    assert_eq!(store.sweep_expired_codes(NOW + 59).await.unwrap(), 0);
+    assert_eq!(store.sweep_expired_codes(NOW + 60).await.unwrap(), 1);
+    assert!(
+        store
+            .find_code(&opaque::hash("unused"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let horizon = 86_400;
+    assert_eq!(
+        store.sweep_expired_codes(NOW + horizon - 1).await.unwrap(),
+        0
+    );
+    let counts = store
+        .revoke_user_tokens(&user.id, NOW + horizon - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        counts.access_tokens, 1,
+        "the kept code still reaches its token"
+    );
+    assert_eq!(store.sweep_expired_codes(NOW + horizon).await.unwrap(), 1);
+    assert!(
+        store
+            .find_code(&opaque::hash("redeemed"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn refresh_families_are_swept_past_their_absolute_lifetime_or_a_revocation_retention() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    let day = 86_400;
+    let family = |secret: &str, family: &str| refresh("c1", &user.id, secret, family);
+    // Over at NOW + 1 day, its last access token long expired.
+    let mut ended = family("ended", "ended");
+    ended.expires_at = NOW + day;
+    ended.family_expires_at = NOW + day;
+    // Over at NOW + 1 day, but its access token lives until NOW + 3 days.
+    let mut ended_token_alive = family("ended-alive", "ended-alive");
+    ended_token_alive.expires_at = NOW + day;
+    ended_token_alive.family_expires_at = NOW + day;
+    ended_token_alive.access_expires_at = NOW + 3 * day;
+    // Idle-expired at NOW + 1 day; revoked at NOW + 1.
+    let idle = family("idle", "idle");
+    let revoked = family("revoked", "revoked");
+    for token in [&ended, &ended_token_alive, &idle, &revoked] {
+        store.insert_refresh_token(token).await.unwrap();
+    }
+    store
+        .revoke_refresh_family("revoked", NOW + 1)
+        .await
+        .unwrap();
+    // Live: its first token rotated into one valid until NOW + 3 days.
+    store
+        .insert_refresh_token(&family("live", "fam"))
+        .await
+        .unwrap();
+    let mut next = successor("c1", &user.id, "live-next", "live", NOW + day - 10);
+    next.expires_at = NOW + 3 * day;
+    assert!(store.rotate_refresh_token(&next).await.unwrap());
+
+    let now = NOW + 2 * day;
+    let within_retention = now - 3 * day;
+    assert_eq!(
+        store
+            .sweep_dead_refresh_families(now, within_retention)
+            .await
+            .unwrap(),
+        1,
+        "only the family past its absolute lifetime"
+    );
+    let exists = |secret: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_refresh_token(&opaque::hash(secret))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(!exists("ended").await);
+    assert!(exists("ended-alive").await && exists("idle").await && exists("revoked").await);
+
+    let past_retention = NOW + day + 1;
+    assert_eq!(
+        store
+            .sweep_dead_refresh_families(now, past_retention)
+            .await
+            .unwrap(),
+        2,
+        "the idle and the revoked family"
+    );
+    assert!(!exists("idle").await && !exists("revoked").await);
+    assert!(exists("ended-alive").await, "its access token is alive");
+    assert!(
+        exists("live").await && exists("live-next").await,
+        "a live family keeps its rotated tokens, so reuse is still detected"
+    );
+    assert_eq!(
+        store
+            .sweep_dead_refresh_families(NOW + 7 * day, past_retention)
+            .await
+            .unwrap(),
+        3,
+        "the family whose access token expired, and the live one at its absolute end"
+    );
 }
