@@ -11,6 +11,7 @@ mod flow;
 mod fuzz;
 mod health;
 mod helpers;
+mod instances;
 mod introspection;
 mod keys;
 mod metadata;
