@@ -43,7 +43,6 @@ fn code(client_id: &str, user_id: &str, secret: &str) -> NewAuthorizationCode {
         user_id: user_id.into(),
         grant_id: None,
         redirect_uri: "http://localhost:6274/oauth/callback".into(),
-        redirect_uri_sent: true,
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         resource: "https://mcp.example.com/mcp".into(),
         scope: "read".into(),
