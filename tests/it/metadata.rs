@@ -41,15 +41,24 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
     assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
     assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
     assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
-    for (member, path) in [
-        ("revocation_endpoint", "/revoke"),
-        ("introspection_endpoint", "/introspect"),
+    for (member, path, methods) in [
+        (
+            "revocation_endpoint",
+            "/revoke",
+            &["client_secret_basic", "client_secret_post", "none"][..],
+        ),
+        // Public clients cannot introspect: `none` authenticates nobody.
+        (
+            "introspection_endpoint",
+            "/introspect",
+            &["client_secret_basic", "client_secret_post"][..],
+        ),
     ] {
         assert_eq!(doc[member], format!("{issuer}{path}"), "{member} is served");
         let methods_member = member.replace("_endpoint", "_endpoint_auth_methods_supported");
         assert_eq!(
             strings(&doc[methods_member.as_str()]),
-            ["client_secret_basic", "client_secret_post", "none"],
+            methods,
             "{methods_member}"
         );
     }
@@ -65,9 +74,10 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
     }
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["client_id_metadata_document_supported"], true);
-    assert!(
-        doc.get("scopes_supported").is_none(),
-        "open-resource mode accepts any scope, so none are listed"
+    assert_eq!(
+        strings(&doc["scopes_supported"]),
+        ["openid", "profile", "email", "offline_access"],
+        "always present: in open-resource mode, the server's own identity scopes"
     );
     assert!(doc.as_object().unwrap().values().all(|v| !v.is_null()));
 }
