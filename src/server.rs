@@ -67,6 +67,13 @@ pub async fn serve_admin(
 
 /// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    if config.insecure_issuer() {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "allow_insecure_issuer is set: serving a non-loopback http:// issuer, so tokens, codes \
+             and passwords cross the network in the clear. For development only"
+        );
+    }
     if config.open_resource_mode() {
         tracing::warn!(
             "no [[resources]] configured: open-resource mode accepts any https or loopback resource"
