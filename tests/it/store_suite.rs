@@ -510,6 +510,58 @@ async fn revoking_a_family_stops_rotation() {
 }
 
 #[tokio::test]
+async fn revoking_a_family_while_it_rotates_revokes_the_successor_too() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for round in 0..40 {
+        let (secret, family) = (format!("rt-{round}"), format!("family-{round}"));
+        store
+            .insert_refresh_token(&refresh("c1", &user.id, &secret, &family))
+            .await
+            .unwrap();
+        let mut next = successor("c1", &user.id, &format!("{secret}-next"), &secret, NOW + 1);
+        next.family_id = family.clone();
+        let barrier = Arc::new(Barrier::new(2));
+        let rotation = tokio::spawn({
+            let (store, barrier, next) = (store.clone(), barrier.clone(), next.clone());
+            async move {
+                barrier.wait().await;
+                store.rotate_refresh_token(&next).await
+            }
+        });
+        let revocation = tokio::spawn({
+            let (store, barrier, family) = (store.clone(), barrier.clone(), family.clone());
+            async move {
+                barrier.wait().await;
+                store.revoke_refresh_family(&family, NOW + 1).await
+            }
+        });
+        let rotated = rotation.await.unwrap().unwrap();
+        revocation.await.unwrap().unwrap();
+        // Whichever committed first, nothing of the family may stay alive.
+        if let Some(stored) = store.find_refresh_token(&next.token_hash).await.unwrap() {
+            assert!(
+                rotated,
+                "round {round}: a successor exists only if rotation won"
+            );
+            assert!(
+                stored.revoked_at.is_some(),
+                "round {round}: the successor escaped the family revocation"
+            );
+            assert!(
+                store
+                    .is_access_token_revoked(&next.access_jti)
+                    .await
+                    .unwrap(),
+                "round {round}: the successor's access token escaped"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_expired_refresh_token_does_not_rotate() {
     let db = TestDb::new().await;
     let store = db.store().await;
