@@ -886,6 +886,17 @@ async fn keys_list_rotate_and_the_emergency_rotation_that_warns_first() {
         ["withdrawn", "withdrawn", "active"]
     );
 
+    let switched = run(keys(&["rotate", "--now", "--keep-old", "--json"])).await;
+    assert_eq!(switched.code, 0, "{}", switched.stderr);
+    assert_eq!(switched.json()["outcome"], "switched");
+    assert_eq!(
+        states(&run(keys(&["list", "--json"])).await),
+        ["withdrawn", "withdrawn", "retired", "active"],
+        "the previous key stays published for its tokens"
+    );
+    let orphan = run(keys(&["rotate", "--keep-old"])).await;
+    assert_ne!(orphan.code, 0, "--keep-old needs --now");
+
     let table = run(keys(&["list"])).await;
     assert!(table.stdout.starts_with("KID"), "{}", table.stdout);
     assert!(table.stdout.contains("withdrawn"), "{}", table.stdout);
