@@ -1,5 +1,6 @@
 //! RFC 8414 authorization server metadata and CORS on it, over a real socket.
 
+use crate::flow::*;
 use crate::helpers::TestApp;
 use mcp_authd::config::{RegistrationMode, ResourceConfig};
 use serde_json::Value;
@@ -132,6 +133,97 @@ async fn an_issuer_with_a_path_is_served_at_the_path_inserted_well_known_url() {
     assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
     let plain = metadata(&app, WELL_KNOWN).await;
     assert_eq!(plain, doc);
+}
+
+/// The `action` of the (first) form in a page.
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form") + "action=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_served_under_that_path_without_a_rewriting_proxy() {
+    let app = TestApp::spawn_with(|c| c.issuer = format!("{}/auth", c.issuer)).await;
+    let issuer = format!("{}/auth", app.base_url);
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let doc = metadata(&app, &format!("{WELL_KNOWN}/auth")).await;
+    let authorization_endpoint = doc["authorization_endpoint"].as_str().unwrap();
+    assert_eq!(authorization_endpoint, format!("{issuer}/authorize"));
+
+    // Every step at the URLs the metadata and the pages give, all under /auth.
+    let pkce = Pkce::new();
+    let authorize = authorize_url(&app, &client, &pkce, &[]).replacen(
+        &app.url("/authorize"),
+        authorization_endpoint,
+        1,
+    );
+    let login = app.http.get(&authorize).send().await.unwrap();
+    assert_eq!(login.status(), 200, "{authorize}");
+    let html = login.text().await.unwrap();
+    assert_eq!(form_action(&html), format!("{issuer}/login"));
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("request", hidden(&html, "request").unwrap()),
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let signed_in = app
+        .http
+        .post(form_action(&html))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let consent = follow(&app, &signed_in).await.text().await.unwrap();
+    assert_eq!(form_action(&consent), format!("{issuer}/consent"));
+    let approved = app
+        .http
+        .post(form_action(&consent))
+        .form(&[
+            ("csrf", hidden(&consent, "csrf").unwrap()),
+            ("request", hidden(&consent, "request").unwrap()),
+            ("decision", "approve".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let params = location_params(&approved);
+    assert_eq!(params["iss"], issuer);
+    let token = app
+        .http
+        .post(doc["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", &client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    for member in ["jwks_uri", "registration_endpoint"] {
+        let url = doc[member].as_str().unwrap();
+        assert!(url.starts_with(&issuer), "{member}: {url}");
+    }
+    let jwks = app
+        .http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+
+    // A proxy that strips the prefix reaches the same routes at the root.
+    let stripped = app.http.get(app.url("/jwks.json")).send().await.unwrap();
+    assert_eq!(stripped.status(), 200);
+    let unknown = app.http.get(app.url("/authx/token")).send().await.unwrap();
+    assert_eq!(
+        unknown.status(),
+        404,
+        "only the whole path segment is the prefix"
+    );
 }
 
 #[tokio::test]
