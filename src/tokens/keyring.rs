@@ -542,7 +542,7 @@ impl Keyring {
         }
     }
 
-    /// Records a key change in the audit log (`kind`: `first`, `scheduled`, `emergency`).
+    /// Records a key change in the audit log (`kind`: `first`, `scheduled`, `emergency`, `switch`).
     async fn audit_rotation(&self, kid: &str, kind: &str) {
         let event = AuditEvent::new(AuditKind::KeyRotated)
             .with("kid", kid)
