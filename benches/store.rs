@@ -90,7 +90,6 @@ impl Fixture {
             user_id: self.user_id.clone(),
             grant_id: Some(self.grant_id.clone()),
             redirect_uri: "http://127.0.0.1/callback".into(),
-            redirect_uri_sent: true,
             code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
             resource: RESOURCE.into(),
             scope: "mcp:read".into(),

@@ -7,9 +7,8 @@ use crate::introspection::revoked;
 use crate::secret::redact_database_url;
 use crate::state::AppState;
 use crate::store::Store;
-use crate::tokens::keyring::{Keyring, REFRESH_INTERVAL_SECONDS};
+use crate::tokens::keyring::Keyring;
 use anyhow::Context;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Opens and migrates the database, loads the signing keys (creating the first one if
@@ -67,6 +66,13 @@ pub async fn serve_admin(
 
 /// `mcp-authd serve`: everything from configuration to a graceful exit on SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    if config.insecure_issuer() {
+        tracing::warn!(
+            issuer = %config.issuer,
+            "allow_insecure_issuer is set: serving a non-loopback http:// issuer, so tokens, codes \
+             and passwords cross the network in the clear. For development only"
+        );
+    }
     if config.open_resource_mode() {
         tracing::warn!(
             "no [[resources]] configured: open-resource mode accepts any https or loopback resource"
@@ -78,9 +84,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    let key_refresher = state
-        .keys
-        .spawn_refresher(Duration::from_secs(REFRESH_INTERVAL_SECONDS));
+    let key_refresher = state.keys.spawn_refresher(state.keys.poll_interval()).await;
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
     let sweeps = crate::maintenance::spawn(state.clone());
     let (stop, stopping) = tokio::sync::watch::channel(false);

@@ -23,6 +23,10 @@ pub enum KeysCommand {
         /// access token issued so far stops verifying.
         #[arg(long)]
         now: bool,
+        /// With --now: not an emergency. The new key signs at once, and the previous keys stay
+        /// published until their tokens expire, so no issued token stops verifying.
+        #[arg(long, requires = "now")]
+        keep_old: bool,
         /// Do not ask before --now (required when stdin is not a terminal).
         #[arg(long)]
         yes: bool,
@@ -32,7 +36,7 @@ pub enum KeysCommand {
 /// What `keys rotate` prints with `--json`.
 #[derive(Serialize)]
 struct RotationReport<'a> {
-    /// `scheduled`, `already_scheduled` or `replaced`.
+    /// `scheduled`, `already_scheduled`, `replaced` or `switched`.
     outcome: &'static str,
     key: &'a KeyInfo,
 }
@@ -72,12 +76,29 @@ pub async fn run(ctx: &Context, command: KeysCommand) -> anyhow::Result<()> {
                 .await?;
             report(ctx, &outcome)
         }
-        KeysCommand::Rotate { now: true, yes } => {
+        KeysCommand::Rotate {
+            now: true,
+            keep_old: true,
+            ..
+        } => {
+            eprintln!(
+                "note: the new key signs at once. Tokens issued so far stay valid; resource \
+                 servers that cached the JWKS (up to {JWKS_MAX_AGE_SECONDS}s) and do not refetch \
+                 on an unknown kid reject the new key's tokens until they fetch it. Running \
+                 servers switch within a second ({REFRESH_INTERVAL_SECONDS}s at most)."
+            );
+            let outcome = keyring(ctx)
+                .await?
+                .rotate(RotationKind::ImmediateKeepingOld)
+                .await?;
+            report(ctx, &outcome)
+        }
+        KeysCommand::Rotate { now: true, yes, .. } => {
             eprintln!(
                 "WARNING: emergency key rotation. The new key signs at once and every other key \
                  leaves the JWKS now: every access token issued so far stops verifying, and \
-                 clients must refresh or log in again. Running servers switch within \
-                 {REFRESH_INTERVAL_SECONDS}s; resource servers that cached the JWKS (up to \
+                 clients must refresh or log in again. Running servers switch within a second \
+                 ({REFRESH_INTERVAL_SECONDS}s at most); resource servers that cached the JWKS (up to \
                  {JWKS_MAX_AGE_SECONDS}s) reject the new key's tokens until they fetch it again."
             );
             confirm(yes)?;
@@ -93,6 +114,7 @@ fn report(ctx: &Context, outcome: &RotationOutcome) -> anyhow::Result<()> {
         RotationOutcome::Scheduled(key) => ("scheduled", key),
         RotationOutcome::AlreadyScheduled(key) => ("already_scheduled", key),
         RotationOutcome::Replaced(key) => ("replaced", key),
+        RotationOutcome::Switched(key) => ("switched", key),
     };
     let text = || match outcome {
         RotationOutcome::Scheduled(_) => format!(
@@ -109,6 +131,10 @@ fn report(ctx: &Context, outcome: &RotationOutcome) -> anyhow::Result<()> {
         ),
         RotationOutcome::Replaced(_) => format!(
             "key {} ({}) signs now; every other key is withdrawn\n",
+            key.kid, key.alg
+        ),
+        RotationOutcome::Switched(_) => format!(
+            "key {} ({}) signs now; the previous keys stay published until their tokens expire\n",
             key.kid, key.alg
         ),
     };

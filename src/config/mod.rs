@@ -9,6 +9,7 @@ pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
 pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
 
+use crate::oauth::redirect_uri::is_loopback_host;
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -20,6 +21,10 @@ use std::path::PathBuf;
 pub struct Config {
     /// The exact public URL clients see; never derived from request headers.
     pub issuer: String,
+    /// Development only: accept an `http://` issuer that is not loopback (OAuth 2.1 requires
+    /// TLS), with a warning on every start.
+    #[serde(deserialize_with = "lenient::from_str")]
+    pub allow_insecure_issuer: bool,
     /// The socket address the HTTP server binds.
     pub listen: SocketAddr,
     /// `sqlite://PATH` or `postgres://…`; `None` means the SQLite file in `data_dir`.
@@ -54,6 +59,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             issuer: "http://127.0.0.1:8080".to_owned(),
+            allow_insecure_issuer: false,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: None,
             data_dir: PathBuf::from("data"),
@@ -82,6 +88,14 @@ impl Config {
                 self.data_dir.join("mcp-authd.db").display()
             )),
         }
+    }
+
+    /// True for an `http://` issuer that is not loopback: accepted only with
+    /// `allow_insecure_issuer`.
+    pub fn insecure_issuer(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|url| {
+            url.scheme() == "http" && !url.host().is_some_and(|h| is_loopback_host(&h))
+        })
     }
 
     /// True when no resources are configured, so any absolute https or loopback URI is accepted.

@@ -17,6 +17,17 @@ pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 /// Checks every cross-field and format rule the types cannot express.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     validate_issuer(&config.issuer)?;
+    if config.insecure_issuer() && !config.allow_insecure_issuer {
+        return Err(ConfigError::new(
+            "issuer",
+            format!(
+                "{:?} is http:// and not loopback: OAuth 2.1 requires TLS. Use the https URL \
+                 clients reach (behind a TLS-terminating proxy too), or, for development only, \
+                 set allow_insecure_issuer = true",
+                config.issuer
+            ),
+        ));
+    }
     validate_tokens(config)?;
     validate_keys(config)?;
     validate_resources(config)?;
@@ -338,6 +349,27 @@ fn validate_limits(config: &Config) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_loopback_http_issuer_needs_the_development_switch() {
+        let mut config = Config {
+            issuer: "http://auth.example.com".into(),
+            ..Config::default()
+        };
+        let refused = validate(&config).unwrap_err();
+        assert!(refused.to_string().contains("requires TLS"), "{refused}");
+        config.allow_insecure_issuer = true;
+        assert!(validate(&config).is_ok());
+        for loopback in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+        ] {
+            config.issuer = loopback.into();
+            config.allow_insecure_issuer = false;
+            assert!(validate(&config).is_ok(), "{loopback}");
+        }
+    }
 
     #[test]
     fn issuer_must_be_byte_exact() {

@@ -1,7 +1,8 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
 use super::{
-    AccessGrant, GrantError, MintedAccessToken, TokenResponse, mint_access_token, record_use,
+    AccessGrant, GrantError, MintedAccessToken, TokenResponse, check_resource, mint_access_token,
+    record_use,
 };
 use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::client::GrantType;
@@ -35,21 +36,18 @@ pub async fn exchange(
     if stored.client_id != client.id || stored.expires_at <= now {
         return Err(invalid().into());
     }
-    match params.get("redirect_uri") {
-        Some(sent) if sent != stored.redirect_uri => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            )
-            .into());
-        }
-        None if stored.redirect_uri_sent => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri was sent to /authorize, so it is required here",
-            )
-            .into());
-        }
-        _ => {}
+    // OAuth 2.1 4.1.3: PKCE binds the code to this client, so redirect_uri may be omitted;
+    // when sent, it must be the one the code was delivered to.
+    if params
+        .get("redirect_uri")
+        .is_some_and(|sent| sent != stored.redirect_uri)
+    {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        )
+        .into());
     }
+    check_resource(state, params, &stored.resource)?;
     if !pkce::verify(verifier, &stored.code_challenge) {
         return Err(
             OAuthError::invalid_grant("code_verifier does not match the code_challenge").into(),
@@ -82,6 +80,13 @@ pub async fn exchange(
     };
     // The conditional update is the single point of truth: of concurrent redemptions one wins.
     if !state.store.redeem_code(&stored, &redemption, now).await? {
+        // Lost a race with another redemption of the same code: that is a replay too, and
+        // the winner's tokens are revoked as a sequential replay would revoke them.
+        if let Some(winner) = state.store.find_code(&code_hash).await?
+            && winner.consumed_at.is_some()
+        {
+            revoke_replayed(state, &winner, now).await?;
+        }
         return Err(invalid().into());
     }
     record_use(state, client, now).await?;

@@ -6,6 +6,8 @@ pub mod client_credentials;
 pub mod refresh_token;
 
 use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::oauth::resource;
 use crate::state::AppState;
 use crate::store::{Client, StoreError};
 use crate::tokens::access_token::AccessTokenClaims;
@@ -115,6 +117,26 @@ pub fn mint_access_token(
         expires_at: exp,
         expires_in: (exp - now).max(0),
     })
+}
+
+/// RFC 8707 2.2: a `resource` at `/token` must name the audience the code or refresh token
+/// was issued for (a configured resource matches with or without its trailing slash); more
+/// than one is `invalid_target`, never silently the first.
+pub fn check_resource(state: &AppState, params: &Params, held: &str) -> Result<(), OAuthError> {
+    let same = |requested: &str| {
+        requested == held
+            || resource::configured(&state.config, requested).is_some_and(|r| r.uri == held)
+    };
+    match params.all("resource") {
+        [] => Ok(()),
+        [one] if same(one) => Ok(()),
+        [_] => Err(OAuthError::invalid_target(
+            "resource must be the one the grant was issued for",
+        )),
+        _ => Err(OAuthError::invalid_target(
+            "send at most one resource at the token endpoint",
+        )),
+    }
 }
 
 /// A grant failure: a protocol error for the client, or a storage failure.

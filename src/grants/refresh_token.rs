@@ -2,11 +2,13 @@
 //! short idempotent window for clients that refresh from several processes or lost a
 //! response, and family revocation on any other reuse.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use super::{
+    AccessGrant, GrantError, TokenResponse, check_resource, mint_access_token, record_use,
+};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
-use crate::oauth::{resource, scope};
+use crate::oauth::scope;
 use crate::state::AppState;
 use crate::store::{Client, NewRefreshToken, RefreshToken};
 use crate::tokens::opaque;
@@ -41,14 +43,7 @@ pub async fn exchange(
     if current.client_id != client.id {
         return Err(invalid().into());
     }
-    if let Some(requested) = params.all("resource").first()
-        && (params.all("resource").len() > 1 || !same_resource(state, requested, &current.resource))
-    {
-        return Err(OAuthError::invalid_target(
-            "resource must be the one the refresh token was issued for",
-        )
-        .into());
-    }
+    check_resource(state, params, &current.resource)?;
     let scope = narrowed_scope(params.get("scope"), &current.scope)?;
     if current.revoked_at.is_some() || current.expires_at <= now || current.family_expires_at <= now
     {
@@ -189,11 +184,6 @@ fn narrowed_scope(requested: Option<&str>, held: &str) -> Result<String, OAuthEr
         )));
     }
     Ok(scope::join(&asked))
-}
-
-fn same_resource(state: &AppState, requested: &str, held: &str) -> bool {
-    requested == held
-        || resource::configured(&state.config, requested).is_some_and(|r| r.uri == held)
 }
 
 #[cfg(test)]

@@ -370,7 +370,6 @@ async fn issue_code(
         user_id: session.user.id.clone(),
         grant_id: grant.map(|g| g.id),
         redirect_uri: request.redirect.as_str().to_owned(),
-        redirect_uri_sent: request.redirect_uri_sent,
         code_challenge: request.code_challenge.clone(),
         resource: request.target.uri.clone(),
         scope: request.scopes.granted.join(" "),

@@ -1,5 +1,7 @@
 //! The browser behind a page request: its binding cookie (which anchors CSRF tokens and
-//! pending requests), and its login session if any.
+//! pending requests), and its login session if any. Everything here is derived from the
+//! cookie or stored in the database, never from a per-process secret, so any instance of a
+//! deployment serves any step of a sign-in (tests/it/instances.rs walks one across two).
 
 use super::cookies::{BROWSER, CookieJar, SESSION};
 use crate::state::AppState;

@@ -4,20 +4,31 @@ use super::client_auth::{self, Lookup};
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::introspection::{self, Caller};
+use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-/// `POST /introspect`: 401 `invalid_client` unless the caller authenticates as a client (RFC
-/// 6749 2.3.1, or `client_id` alone for a public client); then 200 with the answer, which is
-/// `{"active": false}` for any token the caller may not see. `token_type_hint` is ignored.
+/// `POST /introspect`: 401 `invalid_client` unless the caller authenticates as a confidential
+/// client (RFC 6749 2.3.1; a public client's `client_id` alone is anyone's to send, so it is
+/// refused); then 200 with the answer, which is `{"active": false}` for any token the caller
+/// may not see. `token_type_hint` is ignored.
 pub async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
+    let presents_secret =
+        headers.contains_key(header::AUTHORIZATION) || params.get("client_secret").is_some();
+    if !presents_secret {
+        return Err(ApiError::from(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "introspection requires client authentication with a secret; public clients cannot introspect",
+        ))
+        .with_basic_challenge());
+    }
     let client = client_auth::authenticate(&state, &headers, &params, Lookup::StoredOnly).await?;
     let token = params.require("token")?;
     let answer = introspection::introspect(&state, Caller::Client(&client), token).await?;

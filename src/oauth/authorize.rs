@@ -84,8 +84,6 @@ pub struct AuthorizationRequest {
     pub client_id: String,
     /// Where the answer goes.
     pub redirect: VerifiedRedirect,
-    /// Whether the request named the redirect URI (then `/token` must repeat it).
-    pub redirect_uri_sent: bool,
     /// The client's `state`.
     pub state: Option<String>,
     /// PKCE S256 challenge.
@@ -248,7 +246,6 @@ pub fn validate(
     .map_err(fail)?;
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
-        redirect_uri_sent: params.get("redirect_uri").is_some(),
         redirect,
         state,
         code_challenge: params.get("code_challenge").unwrap_or_default().to_owned(),

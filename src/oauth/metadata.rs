@@ -24,7 +24,7 @@ pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[
         path: "/revoke",
         auth_methods: Some((
             "revocation_endpoint_auth_methods_supported",
-            CLIENT_AUTH_METHODS,
+            REVOCATION_AUTH_METHODS,
         )),
     },
     GatedEndpoint {
@@ -32,14 +32,23 @@ pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[
         path: "/introspect",
         auth_methods: Some((
             "introspection_endpoint_auth_methods_supported",
-            CLIENT_AUTH_METHODS,
+            INTROSPECTION_AUTH_METHODS,
         )),
     },
 ];
 
-/// How clients authenticate at `/revoke` and `/introspect`: as at `/token`. A public client
-/// (`none`) reaches only the tokens issued to itself.
-const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+/// How clients authenticate at `/revoke`: as at `/token`. RFC 7009 lets a public client
+/// (`none`) revoke the tokens issued to itself.
+const REVOCATION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// How callers authenticate at `/introspect`: with a secret only. Anyone can send a public
+/// client_id, so `none` authenticates nobody (DESIGN.md 7).
+const INTROSPECTION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
+
+/// The server's own scopes, advertised in open-resource mode where every other scope is
+/// the client's to choose. Scopes clients registered are not listed: with open registration
+/// anyone could write into this document.
+pub const IDENTITY_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
 /// The metadata document; members in the order RFC 8414 2 lists them.
 #[derive(Clone, Debug, Serialize)]
@@ -55,9 +64,8 @@ pub struct AuthorizationServerMetadata {
     /// `{issuer}/register`, unless registration is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
-    /// Union of the configured resources' scopes; absent in open-resource mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes_supported: Option<Vec<String>>,
+    /// Union of the configured resources' scopes; [`IDENTITY_SCOPES`] in open-resource mode.
+    pub scopes_supported: Vec<String>,
     /// Only `code`.
     pub response_types_supported: Vec<&'static str>,
     /// Only `query` (the default for `code`), stated for strict clients.
@@ -81,15 +89,15 @@ pub struct AuthorizationServerMetadata {
 pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMetadata {
     let issuer = config.issuer.as_str();
     let at = |path: &str| format!("{issuer}{path}");
-    let scopes_supported = (!config.open_resource_mode()).then(|| {
-        let mut scopes: Vec<String> = Vec::new();
-        for scope in config.resources.iter().flat_map(|r| &r.scopes) {
-            if !scopes.contains(scope) {
-                scopes.push(scope.clone());
-            }
+    let mut scopes_supported: Vec<String> = Vec::new();
+    for scope in config.resources.iter().flat_map(|r| &r.scopes) {
+        if !scopes_supported.contains(scope) {
+            scopes_supported.push(scope.clone());
         }
-        scopes
-    });
+    }
+    if config.open_resource_mode() {
+        scopes_supported = IDENTITY_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    }
     let mut gated = BTreeMap::new();
     for endpoint in GATED_ENDPOINTS {
         gated.insert(endpoint.member, at(endpoint.path).into());

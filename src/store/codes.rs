@@ -16,8 +16,6 @@ pub struct NewAuthorizationCode {
     pub grant_id: Option<String>,
     /// The redirect URI it was delivered to.
     pub redirect_uri: String,
-    /// Whether the request named the redirect URI (then `/token` must repeat it).
-    pub redirect_uri_sent: bool,
     /// PKCE S256 challenge.
     pub code_challenge: String,
     /// The audience of the tokens it will buy.
@@ -43,8 +41,6 @@ pub struct AuthorizationCode {
     pub grant_id: Option<String>,
     /// The redirect URI it was delivered to.
     pub redirect_uri: String,
-    /// Whether the request named the redirect URI.
-    pub redirect_uri_sent: bool,
     /// PKCE S256 challenge.
     pub code_challenge: String,
     /// The audience.
@@ -81,7 +77,7 @@ const USER_ACTIVE: &str = "COALESCE((SELECT NOT disabled FROM users \
     WHERE users.id = authorization_codes.user_id), FALSE)";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, grant_id, redirect_uri, \
-    redirect_uri_sent, code_challenge, resource, scope, auth_time, created_at, expires_at, \
+    code_challenge, resource, scope, auth_time, created_at, expires_at, \
     consumed_at, family_id, access_jti";
 
 impl Store {
@@ -90,15 +86,14 @@ impl Store {
         write_pool!(self, |pool| {
             sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, user_id, grant_id, redirect_uri, \
-             redirect_uri_sent, code_challenge, resource, scope, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+             code_challenge, resource, scope, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
         .bind(&code.user_id)
         .bind(&code.grant_id)
         .bind(&code.redirect_uri)
-        .bind(code.redirect_uri_sent)
         .bind(&code.code_challenge)
         .bind(&code.resource)
         .bind(&code.scope)

@@ -20,7 +20,7 @@ pub use grants::{Grant, GrantFilter, GrantListing};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};
 pub use revocations::{RevocationCounts, RevokedAccessToken};
 pub use sessions::Session;
-pub use signing_keys::{NewSigningKey, StoredSigningKey};
+pub use signing_keys::{KeyChanges, NewSigningKey, StoredSigningKey};
 pub use users::User;
 
 use crate::secret::{Secret, redact_database_url};

@@ -194,9 +194,24 @@ impl Store {
         Ok(rotated)
     }
 
-    /// Revokes every token of a family and every access token issued beside them.
+    /// Revokes every token of a family and every access token issued beside them, including
+    /// a successor whose rotation commits at the same moment.
     pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> StoreResult<u64> {
+        let postgres = matches!(self.backend, Backend::Postgres(_));
         let revoked = transaction!(self, |tx| {
+            // PostgreSQL (READ COMMITTED): lock the family's rows first. A rotation in flight
+            // holds its parent's row lock, so this waits for it to commit, and the statements
+            // below, each with a fresh snapshot, then see its successor; a rotation that comes
+            // later waits here and finds its parent revoked. (SQLite has one writer at a time.)
+            if postgres {
+                sqlx::query(
+                    "SELECT 1 FROM refresh_tokens WHERE family_id = $1 \
+                     ORDER BY token_hash FOR UPDATE",
+                )
+                .bind(family_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "INSERT INTO revoked_access_tokens (jti, revoked_at, expires_at) \
                  SELECT access_jti, $1, access_expires_at FROM refresh_tokens \

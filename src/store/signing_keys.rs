@@ -1,7 +1,8 @@
 //! Access-token signing keys: public halves in the clear, private halves sealed, and the
 //! race-safe writes that create and rotate them across instances.
 
-use super::{Store, StoreError, StoreResult, read_pool, transaction};
+use super::{Backend, Store, StoreError, StoreResult, read_pool, transaction};
+use sqlx::postgres::PgListener;
 
 /// A signing key as stored. The private half is sealed (AES-256-GCM) and never printed.
 #[derive(Clone, sqlx::FromRow)]
@@ -192,10 +193,18 @@ impl Store {
         lost_race_is_false(outcome)
     }
 
-    /// The emergency path: every key stops signing and leaves the JWKS now, and `key` signs
-    /// from now on. `Conflict` if another instance inserted a key at the same moment (then
+    /// An immediate rotation: `key` signs from now on and every other key stops signing now.
+    /// Keys that signed leave the JWKS at `withdraw_signed_at` (or earlier, if they were due
+    /// to), keys that never signed leave now. The emergency path passes `now`, so every other
+    /// key leaves at once; the switch that keeps old keys passes the moment their tokens have
+    /// expired. `Conflict` if another instance inserted a key at the same moment (then
     /// nothing changed and the caller may try again).
-    pub async fn replace_signing_keys(&self, key: &NewSigningKey, now: i64) -> StoreResult<()> {
+    pub async fn replace_signing_keys(
+        &self,
+        key: &NewSigningKey,
+        withdraw_signed_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
         transaction!(self, |tx| {
             let generation: i64 = sqlx::query_scalar(NEXT_GENERATION)
                 .fetch_one(&mut *tx)
@@ -207,10 +216,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE signing_keys SET withdrawn_at = $1 \
-                 WHERE withdrawn_at IS NULL OR withdrawn_at > $1",
+                "UPDATE signing_keys \
+                 SET withdrawn_at = CASE WHEN activates_at > $1 THEN $1 ELSE $2 END \
+                 WHERE withdrawn_at IS NULL \
+                 OR withdrawn_at > CASE WHEN activates_at > $1 THEN $1 ELSE $2 END",
             )
             .bind(now)
+            .bind(withdraw_signed_at)
             .execute(&mut *tx)
             .await?;
             bind_new_key!(sqlx::query(INSERT_KEY), key, generation, now)
@@ -219,6 +231,43 @@ impl Store {
                 .map_err(StoreError::conflict_as("signing key"))?;
         });
         Ok(())
+    }
+}
+
+/// The channel migration 0007's trigger notifies whenever the signing keys change.
+const KEY_CHANGES_CHANNEL: &str = "mcp_authd_signing_keys";
+
+/// A PostgreSQL `LISTEN` on the signing keys: wakes an instance as soon as another instance,
+/// or the CLI, commits a key change.
+pub struct KeyChanges(PgListener);
+
+impl KeyChanges {
+    /// Waits for the next change. Also returns after the connection dropped (a change may
+    /// have been missed meanwhile, so the caller reloads either way); the next call
+    /// reconnects, and fails while the database is unreachable.
+    pub async fn changed(&mut self) -> StoreResult<()> {
+        self.0.try_recv().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Listens for signing-key changes on PostgreSQL; `None` on SQLite, which has no
+    /// notifications (its instances poll instead).
+    pub async fn listen_for_key_changes(&self) -> StoreResult<Option<KeyChanges>> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut listener = PgListener::connect_with(pool).await?;
+                listener.listen(KEY_CHANGES_CHANNEL).await?;
+                Ok(Some(KeyChanges(listener)))
+            }
+            Backend::Sqlite { .. } => Ok(None),
+        }
+    }
+
+    /// Whether key changes are announced ([`Store::listen_for_key_changes`] gives a listener).
+    pub fn announces_key_changes(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
     }
 }
 

@@ -5,9 +5,12 @@
 //! `created_at` K is published; `activates_at = created_at + keys.prepublish` K signs, and the
 //! key before it retires; `retires_at = activates_at of the next key` K stops signing;
 //! `withdrawn_at = retires_at + tokens.access_token_ttl + RETIRED_KEY_MARGIN_SECONDS` K leaves
-//! the JWKS. Every instance reloads keys every [`REFRESH_INTERVAL_SECONDS`], and the prepublish
-//! time exceeds that plus the JWKS cache lifetime, so no token carries a kid that a resource
-//! server could not have fetched. `keys rotate --now` is the exception: its key signs at once.
+//! the JWKS. Every instance reloads keys when PostgreSQL announces a change (LISTEN/NOTIFY),
+//! and polls every [`REFRESH_INTERVAL_SECONDS`] anyway (every [`SQLITE_POLL_INTERVAL`] on
+//! SQLite, which announces nothing). The prepublish time exceeds the slowest of those plus
+//! the JWKS cache lifetime, so no token carries a kid that a resource server could not have
+//! fetched. `keys rotate --now` (with or without `--keep-old`) is the exception: its key
+//! signs at once.
 
 use super::access_token::AccessTokenClaims;
 use super::key_encryption::KeyEncryptionKey;
@@ -15,7 +18,7 @@ use super::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm, parse_algor
 use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::Clock;
 use crate::config::{Config, SigningAlgorithm};
-use crate::store::{NewSigningKey, Store, StoreError, StoredSigningKey};
+use crate::store::{KeyChanges, NewSigningKey, Store, StoreError, StoredSigningKey};
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::{Arc, RwLock};
@@ -24,6 +27,10 @@ use std::time::Duration;
 /// How often every instance reloads the keys and performs due rotation steps: the bound on
 /// how long instances may disagree about the keys.
 pub const REFRESH_INTERVAL_SECONDS: u64 = 10;
+
+/// How often instances on SQLite reload the keys: nothing announces a change there, and a
+/// reload is one small read of a local file.
+pub const SQLITE_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a retired key stays published after the last token it signed expired, to absorb
 /// clock differences between this server and resource servers.
@@ -166,6 +173,9 @@ pub enum RotationKind {
     /// Emergency: a new key signs at once and every other key is withdrawn, so every token
     /// signed so far stops verifying.
     Immediate,
+    /// A fresh key signs at once; the previous keys stay published until their tokens have
+    /// expired, so no token is disturbed (resource servers fetch the new kid on first sight).
+    ImmediateKeepingOld,
 }
 
 /// What a rotation did.
@@ -177,6 +187,8 @@ pub enum RotationOutcome {
     AlreadyScheduled(KeyInfo),
     /// The emergency rotation happened: this key signs now, every other key is withdrawn.
     Replaced(KeyInfo),
+    /// This key signs now; the keys that signed before stay published for their tokens.
+    Switched(KeyInfo),
 }
 
 /// The rotation schedule, from configuration.
@@ -436,35 +448,82 @@ impl Keyring {
                     RotationOutcome::AlreadyScheduled(info)
                 })
             }
-            RotationKind::Immediate => {
+            RotationKind::Immediate | RotationKind::ImmediateKeepingOld => {
+                let keep_old = kind == RotationKind::ImmediateKeepingOld;
+                let withdraw_old_at = if keep_old {
+                    now + self.0.policy.access_token_ttl + RETIRED_KEY_MARGIN_SECONDS
+                } else {
+                    now
+                };
                 let mut attempt = 0;
                 let kid = loop {
                     attempt += 1;
                     let new = self.new_key(now).await?;
-                    match self.0.store.replace_signing_keys(&new, now).await {
+                    let stored = self
+                        .0
+                        .store
+                        .replace_signing_keys(&new, withdraw_old_at, now)
+                        .await;
+                    match stored {
                         Ok(()) => break new.kid,
                         Err(StoreError::Conflict(_)) if attempt < EMERGENCY_ATTEMPTS => continue,
                         Err(e) => return Err(e.into()),
                     }
                 };
-                tracing::warn!(%kid, "emergency key rotation: every previous signing key is withdrawn and its tokens no longer verify");
-                self.audit_rotation(&kid, "emergency").await;
+                if keep_old {
+                    tracing::info!(%kid, "immediate key switch: the new key signs now; the previous keys stay published until their tokens expire");
+                    self.audit_rotation(&kid, "switch").await;
+                } else {
+                    tracing::warn!(%kid, "emergency key rotation: every previous signing key is withdrawn and its tokens no longer verify");
+                    self.audit_rotation(&kid, "emergency").await;
+                }
                 self.reload(now).await?;
-                Ok(RotationOutcome::Replaced(self.info(&kid, now).await?))
+                let info = self.info(&kid, now).await?;
+                Ok(if keep_old {
+                    RotationOutcome::Switched(info)
+                } else {
+                    RotationOutcome::Replaced(info)
+                })
             }
         }
     }
 
-    /// Reloads keys and performs due rotation steps every `interval` until the task is
-    /// aborted; errors are logged and the keys loaded before stay in use.
-    pub fn spawn_refresher(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// How often this instance polls the keys: [`REFRESH_INTERVAL_SECONDS`] as the fallback
+    /// where PostgreSQL announces changes, [`SQLITE_POLL_INTERVAL`] where nothing does.
+    pub fn poll_interval(&self) -> Duration {
+        if self.0.store.announces_key_changes() {
+            Duration::from_secs(REFRESH_INTERVAL_SECONDS)
+        } else {
+            SQLITE_POLL_INTERVAL
+        }
+    }
+
+    /// Reloads keys and performs due rotation steps whenever the database announces a key
+    /// change (PostgreSQL), and every `interval` regardless, until the task is aborted.
+    /// Returns once subscribed to the announcements, so no change committed after it returns
+    /// is missed. Errors are logged and the keys loaded before stay in use; a lost listener
+    /// is re-established at the next tick.
+    pub async fn spawn_refresher(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
         let keyring = self.clone();
+        let mut changes = keyring.listen().await;
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             ticks.tick().await; // the first tick is immediate, and `load` has just refreshed
             loop {
-                ticks.tick().await;
+                tokio::select! {
+                    _ = ticks.tick() => {
+                        if changes.is_none() && keyring.0.store.announces_key_changes() {
+                            changes = keyring.listen().await;
+                        }
+                    }
+                    changed = next_change(&mut changes) => {
+                        if let Err(error) = changed {
+                            tracing::warn!(%error, "signing keys: lost the change notifications; polling until they are back");
+                            changes = None;
+                        }
+                    }
+                }
                 if let Err(error) = keyring.refresh().await {
                     tracing::error!(%error, "signing keys: refresh failed; keeping the keys loaded before");
                 }
@@ -472,7 +531,18 @@ impl Keyring {
         })
     }
 
-    /// Records a key change in the audit log (`kind`: `first`, `scheduled`, `emergency`).
+    /// Subscribes to key-change announcements, if the database makes any.
+    async fn listen(&self) -> Option<KeyChanges> {
+        match self.0.store.listen_for_key_changes().await {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::warn!(%error, "signing keys: cannot listen for changes; polling instead");
+                None
+            }
+        }
+    }
+
+    /// Records a key change in the audit log (`kind`: `first`, `scheduled`, `emergency`, `switch`).
     async fn audit_rotation(&self, kid: &str, kind: &str) {
         let event = AuditEvent::new(AuditKind::KeyRotated)
             .with("kid", kid)
@@ -622,6 +692,14 @@ impl Keyring {
             )));
         }
         Ok(material)
+    }
+}
+
+/// The next announced key change; never, without a listener.
+async fn next_change(changes: &mut Option<KeyChanges>) -> Result<(), StoreError> {
+    match changes {
+        Some(changes) => changes.changed().await,
+        None => std::future::pending().await,
     }
 }
 

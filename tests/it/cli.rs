@@ -581,32 +581,15 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut healthy = false;
-    for _ in 0..100 {
-        let probe = binary()
-            .args(["healthcheck", "--addr", &listen])
-            .current_dir(dir.path())
-            .output()
-            .await
-            .unwrap();
-        if probe.status.success() {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(healthy, "healthcheck never passed");
+    assert!(
+        until_healthy(dir.path(), &listen).await,
+        "healthcheck never passed"
+    );
     assert!(
         dir.path().join("data/mcp-authd.db").exists(),
         "SQLite file created under ./data"
     );
-    let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    terminate(&mut child).await;
     let status = child.wait().await.unwrap();
     assert!(status.success(), "graceful exit: {status:?}");
 
@@ -619,6 +602,75 @@ async fn serve_starts_with_no_configuration_and_stops_on_sigterm() {
     assert!(
         !down.status.success(),
         "healthcheck fails when nothing answers"
+    );
+}
+
+/// Asks `healthcheck` until the server on `listen` answers (true) or ten seconds pass.
+async fn until_healthy(dir: &std::path::Path, listen: &str) -> bool {
+    for _ in 0..100 {
+        let probe = binary()
+            .args(["healthcheck", "--addr", listen])
+            .current_dir(dir)
+            .output()
+            .await
+            .unwrap();
+        if probe.status.success() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Sends SIGTERM to a running `serve`.
+async fn terminate(child: &mut tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+}
+
+#[tokio::test]
+async fn an_http_issuer_that_is_not_loopback_is_refused_unless_the_development_switch_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
+    let serve = || {
+        let mut command = binary();
+        command
+            .args(["serve", "--listen", &listen])
+            .current_dir(dir.path())
+            .env("MCP_AUTHD_ISSUER", "http://auth.example.com");
+        command
+    };
+    let refused = serve().output().await.unwrap();
+    assert_ne!(refused.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("issuer") && stderr.contains("requires TLS"),
+        "{stderr}"
+    );
+
+    let mut allowed = serve()
+        .env("MCP_AUTHD_ALLOW_INSECURE_ISSUER", "true")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        until_healthy(dir.path(), &listen).await,
+        "the switch lets it start"
+    );
+    terminate(&mut allowed).await;
+    let out = allowed.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("allow_insecure_issuer is set"),
+        "a warning on start: {stderr}"
     );
 }
 
@@ -833,6 +885,17 @@ async fn keys_list_rotate_and_the_emergency_rotation_that_warns_first() {
         states(&run(keys(&["list", "--json"])).await),
         ["withdrawn", "withdrawn", "active"]
     );
+
+    let switched = run(keys(&["rotate", "--now", "--keep-old", "--json"])).await;
+    assert_eq!(switched.code, 0, "{}", switched.stderr);
+    assert_eq!(switched.json()["outcome"], "switched");
+    assert_eq!(
+        states(&run(keys(&["list", "--json"])).await),
+        ["withdrawn", "withdrawn", "retired", "active"],
+        "the previous key stays published for its tokens"
+    );
+    let orphan = run(keys(&["rotate", "--keep-old"])).await;
+    assert_ne!(orphan.code, 0, "--keep-old needs --now");
 
     let table = run(keys(&["list"])).await;
     assert!(table.stdout.starts_with("KID"), "{}", table.stdout);

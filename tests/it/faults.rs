@@ -172,7 +172,6 @@ async fn codes(
                     user_id: user.into(),
                     grant_id: None,
                     redirect_uri: REDIRECT.into(),
-                    redirect_uri_sent: true,
                     code_challenge: pkce.challenge.clone(),
                     resource: issuer.into(),
                     scope: String::new(),

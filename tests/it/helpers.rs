@@ -157,6 +157,19 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// Posts a form to this instance's `/token`; the status and the JSON body (`Null` if none).
+    pub async fn post_token(&self, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .post(self.url("/token"))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

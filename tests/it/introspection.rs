@@ -156,6 +156,12 @@ async fn resource_server(app: &TestApp) -> (String, String) {
     (id, secret.unwrap())
 }
 
+/// What a resource server hears about `token` (a new `--resource-server` client asks).
+async fn heard(app: &TestApp, token: &str) -> Value {
+    let (rs, secret) = resource_server(app).await;
+    introspect(app, token, Auth::Basic(&rs, &secret)).await
+}
+
 async fn flag_resource_server(app: &TestApp, id: &str) {
     app.state
         .store
@@ -249,7 +255,7 @@ async fn an_active_access_token_introspects_with_every_rfc_7662_member() {
     let alice = create_user(&app, "alice").await;
     let client = public_client(&app).await;
     let (access, _) = tokens_for(&app, &client, "alice").await;
-    let answer = introspect(&app, &access, Auth::Public(&client)).await;
+    let answer = heard(&app, &access).await;
     assert_eq!(answer["active"], true, "{answer}");
     assert_eq!(answer["scope"], "notes:read");
     assert_eq!(answer["client_id"], client.as_str());
@@ -273,12 +279,13 @@ async fn an_active_access_token_introspects_with_every_rfc_7662_member() {
     assert_eq!(answer["iat"], claims["iat"]);
 
     // token_type_hint is a hint only: a wrong or unknown one changes nothing.
+    let (rs, rs_secret) = resource_server(&app).await;
     for hint in ["refresh_token", "access_token", "something_else"] {
         let (status, body, _) = post(
             &app,
             "/introspect",
             &[("token", &access), ("token_type_hint", hint)],
-            Auth::Public(&client),
+            Auth::Basic(&rs, &rs_secret),
         )
         .await;
         assert_eq!(status, 200);
@@ -292,7 +299,7 @@ async fn an_active_refresh_token_introspects_as_a_refresh_token_without_an_audie
     let alice = create_user(&app, "alice").await;
     let client = public_client(&app).await;
     let (_, refresh) = tokens_for(&app, &client, "alice").await;
-    let answer = introspect(&app, &refresh, Auth::Public(&client)).await;
+    let answer = heard(&app, &refresh).await;
     assert_eq!(answer["active"], true, "{answer}");
     assert_eq!(answer["token_type"], "refresh_token");
     assert_eq!(answer["scope"], "notes:read");
@@ -306,11 +313,12 @@ async fn an_active_refresh_token_introspects_as_a_refresh_token_without_an_audie
     );
     assert_eq!(exp - iat, 30 * 86_400, "the idle lifetime");
     assert!(answer.get("aud").is_none() && answer.get("jti").is_none());
+    let (rs, rs_secret) = resource_server(&app).await;
     let hinted = post(
         &app,
         "/introspect",
         &[("token", &refresh), ("token_type_hint", "access_token")],
-        Auth::Public(&client),
+        Auth::Basic(&rs, &rs_secret),
     )
     .await;
     assert_eq!(serde_json::from_str::<Value>(&hinted.1).unwrap(), answer);
@@ -323,7 +331,6 @@ async fn another_client_learns_only_inactive_and_a_resource_server_sees_every_to
     let client = public_client(&app).await;
     let (access, refresh) = tokens_for(&app, &client, "alice").await;
 
-    let stranger = public_client(&app).await;
     let (confidential, confidential_secret) = create_client(
         &app,
         AuthMethod::ClientSecretBasic,
@@ -333,26 +340,50 @@ async fn another_client_learns_only_inactive_and_a_resource_server_sees_every_to
     )
     .await;
     let confidential_secret = confidential_secret.unwrap();
-    // A public client flagged as a resource server gets nothing extra: anyone can send its id.
-    let public_rs = public_client(&app).await;
-    flag_resource_server(&app, &public_rs).await;
     let (rs, rs_secret) = resource_server(&app).await;
 
     for token in [&access, &refresh] {
-        for auth in [
-            Auth::Public(&stranger),
+        let unrelated = introspect(
+            &app,
+            token,
             Auth::Basic(&confidential, &confidential_secret),
-            Auth::Public(&public_rs),
-        ] {
-            assert_eq!(introspect(&app, token, auth).await, inactive());
-        }
+        )
+        .await;
+        assert_eq!(unrelated, inactive());
         let seen = introspect(&app, token, Auth::Basic(&rs, &rs_secret)).await;
         assert_eq!(seen["active"], true, "{seen}");
         assert_eq!(seen["client_id"], client.as_str());
         assert_eq!(seen["username"], "alice");
-        // The same answer as the client the token was issued to gets.
-        assert_eq!(seen, introspect(&app, token, Auth::Public(&client)).await);
     }
+}
+
+#[tokio::test]
+async fn public_clients_cannot_introspect_even_their_own_tokens_or_as_a_resource_server() {
+    let app = app().await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let (access, refresh) = tokens_for(&app, &client, "alice").await;
+    // A public client flagged as a resource server gets nothing either: anyone can send its id.
+    let public_rs = public_client(&app).await;
+    flag_resource_server(&app, &public_rs).await;
+    for token in [&access, &refresh] {
+        for caller in [&client, &public_rs] {
+            let (status, body, headers) = post(
+                &app,
+                "/introspect",
+                &[("token", token)],
+                Auth::Public(caller),
+            )
+            .await;
+            assert_eq!(status, 401, "{body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["error"], "invalid_client");
+            assert!(headers.contains_key("www-authenticate"));
+        }
+    }
+    // RFC 7009 still lets a public client revoke its own token.
+    revoke(&app, &access, Auth::Public(&client)).await;
+    assert_eq!(heard(&app, &access).await, inactive());
 }
 
 #[tokio::test]
@@ -397,10 +428,7 @@ async fn unauthenticated_calls_are_401_invalid_client_and_a_missing_token_is_inv
         );
     }
     // Nothing was revoked by the refused calls.
-    assert_eq!(
-        introspect(&app, &access, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &access).await["active"], true);
 }
 
 #[tokio::test]
@@ -418,15 +446,9 @@ async fn revoking_an_access_token_makes_it_inactive_at_once_and_spares_the_refre
     );
     // Revoking again is fine.
     revoke(&app, &access, Auth::Public(&client)).await;
-    assert_eq!(
-        introspect(&app, &refresh, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &refresh).await["active"], true);
     let (new_access, _) = refreshed(&app, &client, &refresh).await;
-    assert_eq!(
-        introspect(&app, &new_access, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &new_access).await["active"], true);
 }
 
 #[tokio::test]
@@ -439,17 +461,14 @@ async fn revoking_a_refresh_token_revokes_its_family_and_every_access_token_issu
     // Another family of the same person and client is untouched.
     let (other_access, other_refresh) = tokens_for(&app, &client, "alice").await;
     assert_eq!(
-        introspect(&app, &first_refresh, Auth::Public(&client)).await,
+        heard(&app, &first_refresh).await,
         inactive(),
         "a rotated-out refresh token is inactive"
     );
 
     revoke(&app, &second_refresh, Auth::Public(&client)).await;
     for token in [&first_access, &second_access, &second_refresh] {
-        assert_eq!(
-            introspect(&app, token, Auth::Public(&client)).await,
-            inactive()
-        );
+        assert_eq!(heard(&app, token).await, inactive());
     }
     let (status, body) = token_request(
         &app,
@@ -465,10 +484,7 @@ async fn revoking_a_refresh_token_revokes_its_family_and_every_access_token_issu
         (400, Some("invalid_grant"))
     );
     for token in [&other_access, &other_refresh] {
-        assert_eq!(
-            introspect(&app, token, Auth::Public(&client)).await["active"],
-            true
-        );
+        assert_eq!(heard(&app, token).await["active"], true);
     }
 }
 
@@ -488,10 +504,7 @@ async fn revoking_another_clients_token_or_an_unknown_one_is_200_and_changes_not
     revoke(&app, "not-a-token", Auth::Public(&stranger)).await;
     revoke(&app, "a.b.c", Auth::Public(&client)).await;
     for token in [&access, &refresh] {
-        assert_eq!(
-            introspect(&app, token, Auth::Public(&client)).await["active"],
-            true
-        );
+        assert_eq!(heard(&app, token).await["active"], true);
     }
     refreshed(&app, &client, &refresh).await;
 }
@@ -525,7 +538,7 @@ async fn a_grant_revoked_on_the_account_page_makes_its_access_and_refresh_tokens
     assert_eq!(revoked.status(), 303);
     for token in [&access, &rotated_access, &rotated_refresh] {
         assert_eq!(
-            introspect(&app, token, Auth::Public(&client)).await,
+            heard(&app, token).await,
             inactive(),
             "inactive at once on the instance that revoked"
         );
@@ -611,15 +624,9 @@ async fn a_token_signed_by_a_withdrawn_key_is_inactive() {
         .rotate(RotationKind::Immediate)
         .await
         .unwrap();
-    assert_eq!(
-        introspect(&app, &old_access, Auth::Public(&client)).await,
-        inactive()
-    );
+    assert_eq!(heard(&app, &old_access).await, inactive());
     let (new_access, _) = refreshed(&app, &client, &refresh).await;
-    assert_eq!(
-        introspect(&app, &new_access, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &new_access).await["active"], true);
 }
 
 #[tokio::test]
@@ -713,10 +720,7 @@ async fn expired_tokens_are_inactive_and_their_revocations_are_swept() {
     revoke(&app, &revoked_access, Auth::Public(&client)).await;
 
     clock.advance(3_599);
-    assert_eq!(
-        introspect(&app, &access, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &access).await["active"], true);
     assert_eq!(
         mcp_authd::maintenance::sweep_revoked_access_tokens(&app.state)
             .await
@@ -725,28 +729,19 @@ async fn expired_tokens_are_inactive_and_their_revocations_are_swept() {
         "kept while the token could still verify"
     );
     clock.advance(1);
-    assert_eq!(
-        introspect(&app, &access, Auth::Public(&client)).await,
-        inactive()
-    );
+    assert_eq!(heard(&app, &access).await, inactive());
     assert_eq!(
         mcp_authd::maintenance::sweep_revoked_access_tokens(&app.state)
             .await
             .unwrap(),
         1
     );
-    assert_eq!(
-        introspect(&app, &revoked_access, Auth::Public(&client)).await,
-        inactive()
-    );
+    assert_eq!(heard(&app, &revoked_access).await, inactive());
 
-    assert_eq!(
-        introspect(&app, &refresh, Auth::Public(&client)).await["active"],
-        true
-    );
+    assert_eq!(heard(&app, &refresh).await["active"], true);
     clock.advance(30 * 86_400);
     assert_eq!(
-        introspect(&app, &refresh, Auth::Public(&client)).await,
+        heard(&app, &refresh).await,
         inactive(),
         "past its idle lifetime"
     );

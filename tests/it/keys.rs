@@ -489,7 +489,11 @@ async fn the_background_refresh_brings_an_emergency_key_to_every_instance() {
     let a = TestApp::spawn_with_clock(clock.clone(), schedule).await;
     let b = TestApp::spawn_beside(&a, clock.clone(), schedule).await;
     // The same task `serve` runs every 10 s, here faster so the test is quick.
-    let refresher = b.state.keys.spawn_refresher(Duration::from_millis(50));
+    let refresher = b
+        .state
+        .keys
+        .spawn_refresher(Duration::from_millis(50))
+        .await;
     let RotationOutcome::Replaced(new) =
         a.state.keys.rotate(RotationKind::Immediate).await.unwrap()
     else {
@@ -505,6 +509,88 @@ async fn the_background_refresh_brings_an_emergency_key_to_every_instance() {
     }
     assert_eq!(jwks_kids(&served_jwks(&b).await), vec![new.kid.clone()]);
     refresher.abort();
+}
+
+/// The key a rotation of `kind` published or switched to.
+async fn rotated(app: &TestApp, kind: RotationKind) -> KeyInfo {
+    match app.state.keys.rotate(kind).await.unwrap() {
+        RotationOutcome::Scheduled(key)
+        | RotationOutcome::Replaced(key)
+        | RotationOutcome::Switched(key) => key,
+        other => panic!("{kind:?} did not rotate: {other:?}"),
+    }
+}
+
+/// Waits until `app` signs with `kid`, failing after a bound far above any poll interval.
+async fn until_signing_with(app: &TestApp, kid: &str, why: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.state.keys.signing_kid().as_deref() != Some(kid) {
+        assert!(tokio::time::Instant::now() < deadline, "{why}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_key_change_reaches_every_instance_by_notification_on_postgres_and_by_the_poll_on_sqlite()
+{
+    let clock = Clock::fixed(T0);
+    let a = TestApp::spawn_with_clock(clock.clone(), schedule).await;
+    let b = TestApp::spawn_beside(&a, clock.clone(), schedule).await;
+    // On PostgreSQL, poll so rarely that only the notification can bring the change in time;
+    // on SQLite, the interval `serve` uses.
+    let poll = if b.state.store.announces_key_changes() {
+        Duration::from_secs(3_600)
+    } else {
+        b.state.keys.poll_interval()
+    };
+    let refresher = b.state.keys.spawn_refresher(poll).await;
+
+    let emergency = rotated(&a, RotationKind::Immediate).await;
+    until_signing_with(&b, &emergency.kid, "b never picked up the emergency key").await;
+    assert_eq!(
+        jwks_kids(&served_jwks(&b).await),
+        vec![emergency.kid.clone()],
+        "b publishes no withdrawn key"
+    );
+
+    let switched = rotated(&a, RotationKind::ImmediateKeepingOld).await;
+    until_signing_with(&b, &switched.kid, "b never picked up the switched key").await;
+    assert_eq!(
+        jwks_kids(&served_jwks(&b).await),
+        vec![emergency.kid, switched.kid]
+    );
+    refresher.abort();
+}
+
+#[tokio::test]
+async fn an_immediate_switch_keeping_the_old_keys_signs_at_once_and_disturbs_no_token() {
+    let clock = Clock::fixed(T0);
+    let app = TestApp::spawn_with_clock(clock.clone(), schedule).await;
+    let first = app.state.keys.signing_kid().unwrap();
+    let old_token = app.state.keys.sign(&claims(&app, T0)).unwrap();
+    let pending = rotated(&app, RotationKind::Prepublished).await;
+
+    clock.advance(60);
+    let new = rotated(&app, RotationKind::ImmediateKeepingOld).await;
+    let now = clock.now();
+    assert_eq!(new.state, KeyState::Active);
+    assert_eq!(app.state.keys.signing_kid(), Some(new.kid.clone()));
+    let jwks = served_jwks(&app).await;
+    assert_eq!(
+        jwks_kids(&jwks),
+        vec![first.clone(), new.kid.clone()],
+        "the old key stays published; the never-used pending key {} leaves",
+        pending.kid
+    );
+    verify_with_jwks(&jwks, &old_token, &app.base_url, now).expect("old tokens still verify");
+    app.state.keys.verify(&old_token, now).unwrap();
+    let fresh = app.state.keys.sign(&claims(&app, now)).unwrap();
+    assert_eq!(kid_of(&fresh), new.kid);
+
+    // Once every token the old key signed has expired, it leaves the JWKS.
+    clock.advance(TTL + MARGIN);
+    app.state.keys.refresh().await.unwrap();
+    assert_eq!(jwks_kids(&served_jwks(&app).await), vec![new.kid]);
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod flow;
 mod fuzz;
 mod health;
 mod helpers;
+mod instances;
 mod introspection;
 mod keys;
 mod limits;

@@ -1,5 +1,6 @@
 //! RFC 8414 authorization server metadata and CORS on it, over a real socket.
 
+use crate::flow::*;
 use crate::helpers::TestApp;
 use mcp_authd::config::{RegistrationMode, ResourceConfig};
 use serde_json::Value;
@@ -41,15 +42,24 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
     assert_eq!(doc["token_endpoint"], format!("{issuer}/token"));
     assert_eq!(doc["jwks_uri"], format!("{issuer}/jwks.json"));
     assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
-    for (member, path) in [
-        ("revocation_endpoint", "/revoke"),
-        ("introspection_endpoint", "/introspect"),
+    for (member, path, methods) in [
+        (
+            "revocation_endpoint",
+            "/revoke",
+            &["client_secret_basic", "client_secret_post", "none"][..],
+        ),
+        // Public clients cannot introspect: `none` authenticates nobody.
+        (
+            "introspection_endpoint",
+            "/introspect",
+            &["client_secret_basic", "client_secret_post"][..],
+        ),
     ] {
         assert_eq!(doc[member], format!("{issuer}{path}"), "{member} is served");
         let methods_member = member.replace("_endpoint", "_endpoint_auth_methods_supported");
         assert_eq!(
             strings(&doc[methods_member.as_str()]),
-            ["client_secret_basic", "client_secret_post", "none"],
+            methods,
             "{methods_member}"
         );
     }
@@ -65,9 +75,10 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
     }
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["client_id_metadata_document_supported"], true);
-    assert!(
-        doc.get("scopes_supported").is_none(),
-        "open-resource mode accepts any scope, so none are listed"
+    assert_eq!(
+        strings(&doc["scopes_supported"]),
+        ["openid", "profile", "email", "offline_access"],
+        "always present: in open-resource mode, the server's own identity scopes"
     );
     assert!(doc.as_object().unwrap().values().all(|v| !v.is_null()));
 }
@@ -122,6 +133,97 @@ async fn an_issuer_with_a_path_is_served_at_the_path_inserted_well_known_url() {
     assert_eq!(doc["registration_endpoint"], format!("{issuer}/register"));
     let plain = metadata(&app, WELL_KNOWN).await;
     assert_eq!(plain, doc);
+}
+
+/// The `action` of the (first) form in a page.
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").expect("a form") + "action=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_served_under_that_path_without_a_rewriting_proxy() {
+    let app = TestApp::spawn_with(|c| c.issuer = format!("{}/auth", c.issuer)).await;
+    let issuer = format!("{}/auth", app.base_url);
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let doc = metadata(&app, &format!("{WELL_KNOWN}/auth")).await;
+    let authorization_endpoint = doc["authorization_endpoint"].as_str().unwrap();
+    assert_eq!(authorization_endpoint, format!("{issuer}/authorize"));
+
+    // Every step at the URLs the metadata and the pages give, all under /auth.
+    let pkce = Pkce::new();
+    let authorize = authorize_url(&app, &client, &pkce, &[]).replacen(
+        &app.url("/authorize"),
+        authorization_endpoint,
+        1,
+    );
+    let login = app.http.get(&authorize).send().await.unwrap();
+    assert_eq!(login.status(), 200, "{authorize}");
+    let html = login.text().await.unwrap();
+    assert_eq!(form_action(&html), format!("{issuer}/login"));
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("request", hidden(&html, "request").unwrap()),
+        ("username", "alice".to_owned()),
+        ("password", PASSWORD.to_owned()),
+    ];
+    let signed_in = app
+        .http
+        .post(form_action(&html))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let consent = follow(&app, &signed_in).await.text().await.unwrap();
+    assert_eq!(form_action(&consent), format!("{issuer}/consent"));
+    let approved = app
+        .http
+        .post(form_action(&consent))
+        .form(&[
+            ("csrf", hidden(&consent, "csrf").unwrap()),
+            ("request", hidden(&consent, "request").unwrap()),
+            ("decision", "approve".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let params = location_params(&approved);
+    assert_eq!(params["iss"], issuer);
+    let token = app
+        .http
+        .post(doc["token_endpoint"].as_str().unwrap())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", &client),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    for member in ["jwks_uri", "registration_endpoint"] {
+        let url = doc[member].as_str().unwrap();
+        assert!(url.starts_with(&issuer), "{member}: {url}");
+    }
+    let jwks = app
+        .http
+        .get(doc["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), 200);
+
+    // A proxy that strips the prefix reaches the same routes at the root.
+    let stripped = app.http.get(app.url("/jwks.json")).send().await.unwrap();
+    assert_eq!(stripped.status(), 200);
+    let unknown = app.http.get(app.url("/authx/token")).send().await.unwrap();
+    assert_eq!(
+        unknown.status(),
+        404,
+        "only the whole path segment is the prefix"
+    );
 }
 
 #[tokio::test]

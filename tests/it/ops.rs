@@ -12,35 +12,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Posts a form to /token and returns the status and JSON body.
-async fn post_token(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// A public client, a person, and tokens from one code exchange: (client, access, refresh).
 async fn tokens(app: &TestApp, user: &str) -> (String, String, String) {
     create_user(app, user).await;
     let client = public_client(app).await;
     let pkce = Pkce::new();
     let params = authorize(app, &client, &pkce, user, &[]).await;
-    let (status, body) = post_token(
-        app,
-        &[
+    let (status, body) = app
+        .post_token(&[
             ("grant_type", "authorization_code"),
             ("code", &params["code"]),
             ("code_verifier", &pkce.verifier),
             ("redirect_uri", REDIRECT),
             ("client_id", &client),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(status, 200, "{body}");
     (
         client,
@@ -75,14 +61,11 @@ async fn metrics_count_requests_by_route_tokens_logins_and_reuse() {
         let client = client.clone();
         let app = &app;
         async move {
-            post_token(
-                app,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &token),
-                    ("client_id", &client),
-                ],
-            )
+            app.post_token(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &token),
+                ("client_id", &client),
+            ])
             .await
         }
     };
@@ -287,17 +270,15 @@ async fn sign_ins_consents_revocations_and_reuse_are_audited() {
     // Then a sign-in, a consent, a code exchange and two refreshes, then reuse.
     let pkce = Pkce::new();
     let params = authorize(&app, &client, &pkce, "alice", &[]).await;
-    let (_, body) = post_token(
-        &app,
-        &[
+    let (_, body) = app
+        .post_token(&[
             ("grant_type", "authorization_code"),
             ("code", &params["code"]),
             ("code_verifier", &pkce.verifier),
             ("redirect_uri", REDIRECT),
             ("client_id", &client),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let after_token = audit_kinds(&app).await;
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
     let form = |t: &str| {
@@ -315,17 +296,15 @@ async fn sign_ins_consents_revocations_and_reuse_are_audited() {
     send(form(next["refresh_token"].as_str().unwrap())).await;
     assert_eq!(send(form(&refresh)).await.status(), 400);
     // The code again.
-    let replay = post_token(
-        &app,
-        &[
+    let replay = app
+        .post_token(&[
             ("grant_type", "authorization_code"),
             ("code", &params["code"]),
             ("code_verifier", &pkce.verifier),
             ("redirect_uri", REDIRECT),
             ("client_id", &client),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(replay.0, 400);
 
     // The person revokes the application on the account page.

@@ -44,7 +44,6 @@ fn code(client_id: &str, user_id: &str, secret: &str) -> NewAuthorizationCode {
         user_id: user_id.into(),
         grant_id: None,
         redirect_uri: "http://localhost:6274/oauth/callback".into(),
-        redirect_uri_sent: true,
         code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
         resource: "https://mcp.example.com/mcp".into(),
         scope: "read".into(),
@@ -545,6 +544,58 @@ async fn revoking_a_family_stops_rotation() {
             .revoked_at
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn revoking_a_family_while_it_rotates_revokes_the_successor_too() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    for round in 0..40 {
+        let (secret, family) = (format!("rt-{round}"), format!("family-{round}"));
+        store
+            .insert_refresh_token(&refresh("c1", &user.id, &secret, &family))
+            .await
+            .unwrap();
+        let mut next = successor("c1", &user.id, &format!("{secret}-next"), &secret, NOW + 1);
+        next.family_id = family.clone();
+        let barrier = Arc::new(Barrier::new(2));
+        let rotation = tokio::spawn({
+            let (store, barrier, next) = (store.clone(), barrier.clone(), next.clone());
+            async move {
+                barrier.wait().await;
+                store.rotate_refresh_token(&next).await
+            }
+        });
+        let revocation = tokio::spawn({
+            let (store, barrier, family) = (store.clone(), barrier.clone(), family.clone());
+            async move {
+                barrier.wait().await;
+                store.revoke_refresh_family(&family, NOW + 1).await
+            }
+        });
+        let rotated = rotation.await.unwrap().unwrap();
+        revocation.await.unwrap().unwrap();
+        // Whichever committed first, nothing of the family may stay alive.
+        if let Some(stored) = store.find_refresh_token(&next.token_hash).await.unwrap() {
+            assert!(
+                rotated,
+                "round {round}: a successor exists only if rotation won"
+            );
+            assert!(
+                stored.revoked_at.is_some(),
+                "round {round}: the successor escaped the family revocation"
+            );
+            assert!(
+                store
+                    .is_access_token_revoked(&next.access_jti)
+                    .await
+                    .unwrap(),
+                "round {round}: the successor's access token escaped"
+            );
+        }
+    }
 }
 
 #[tokio::test]

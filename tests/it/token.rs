@@ -80,6 +80,17 @@ async fn refresh(app: &TestApp, client: &str, refresh_token: &str) -> (u16, Valu
     (status, body)
 }
 
+/// Whether the access token of a token response is recorded as revoked.
+async fn access_token_revoked(app: &TestApp, response: &Value) -> bool {
+    let jwt = response["access_token"].as_str().unwrap();
+    let claims = app.state.keys.verify(jwt, app.state.clock.now()).unwrap();
+    app.state
+        .store
+        .is_access_token_revoked(&claims.jti)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn code_exchange_returns_an_rfc_9068_token_verifiable_with_the_jwks() {
     let app = app().await;
@@ -225,23 +236,6 @@ async fn a_code_is_bound_to_client_redirect_uri_and_verifier() {
         &[
             ("grant_type", "authorization_code"),
             ("code", &code),
-            ("code_verifier", &pkce.verifier),
-            ("client_id", &client),
-        ],
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "redirect_uri sent to /authorize must be repeated"
-    );
-
-    let (status, body, _) = token(
-        &app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
             ("redirect_uri", REDIRECT),
             ("client_id", &client),
         ],
@@ -262,6 +256,78 @@ async fn a_code_is_bound_to_client_redirect_uri_and_verifier() {
 }
 
 #[tokio::test]
+async fn redirect_uri_may_be_omitted_at_the_token_endpoint_because_pkce_binds_the_code() {
+    let app = app().await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    // The authorization request named its redirect_uri (authorize_url always sends it).
+    let (code, pkce) = code_for(&app, &client, "alice", "notes:read").await;
+    let (status, body, _) = token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &pkce.verifier),
+            ("client_id", &client),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "OAuth 2.1 4.1.3: {body}");
+}
+
+#[tokio::test]
+async fn a_resource_at_the_token_endpoint_must_be_the_grants_and_appear_once() {
+    let app = app().await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let (code, pkce) = code_for(&app, &client, "alice", "notes:read").await;
+    let with_resources = |resources: &'static [&'static str]| {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", client.as_str()),
+        ];
+        form.extend(resources.iter().map(|r| ("resource", *r)));
+        form
+    };
+    for (resources, why) in [
+        (&["https://other.example/mcp"][..], "another resource"),
+        (&[NOTES, "https://other.example/mcp"][..], "two resources"),
+        (&[NOTES, NOTES][..], "the same resource twice"),
+    ] {
+        let (status, body, _) = token(&app, &with_resources(resources), None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{why}: {body}"
+        );
+    }
+    let (status, body, _) = token(&app, &with_resources(&[NOTES]), None).await;
+    assert_eq!(status, 200, "the code's own resource: {body}");
+
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    let (status, body, _) = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &client),
+            ("resource", NOTES),
+            ("resource", NOTES),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "two resources at refresh: {body}"
+    );
+}
+
+#[tokio::test]
 async fn an_expired_code_is_invalid_grant() {
     let app = app().await;
     let user_id = create_user(&app, "alice").await;
@@ -278,7 +344,6 @@ async fn an_expired_code_is_invalid_grant() {
                 user_id,
                 grant_id: None,
                 redirect_uri: REDIRECT.into(),
-                redirect_uri_sent: true,
                 code_challenge: pkce.challenge.clone(),
                 resource: NOTES.into(),
                 scope: "notes:read".into(),
@@ -340,21 +405,7 @@ async fn strict_rotation_revokes_the_family_on_any_reuse() {
     assert_eq!(status, 400);
     let (status, _) = refresh(&app, &client, second["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400, "family revoked");
-    let claims = app
-        .state
-        .keys
-        .verify(
-            second["access_token"].as_str().unwrap(),
-            app.state.clock.now(),
-        )
-        .unwrap();
-    assert!(
-        app.state
-            .store
-            .is_access_token_revoked(&claims.jti)
-            .await
-            .unwrap()
-    );
+    assert!(access_token_revoked(&app, &second).await);
 }
 
 #[tokio::test]
@@ -452,21 +503,7 @@ async fn a_disabled_person_or_a_revoked_grant_ends_refresh() {
         .unwrap();
     let (status, _) = refresh(&app, &client, second["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 400, "grant revoked");
-    let claims = app
-        .state
-        .keys
-        .verify(
-            second["access_token"].as_str().unwrap(),
-            app.state.clock.now(),
-        )
-        .unwrap();
-    assert!(
-        app.state
-            .store
-            .is_access_token_revoked(&claims.jti)
-            .await
-            .unwrap()
-    );
+    assert!(access_token_revoked(&app, &second).await);
 }
 
 #[tokio::test]
@@ -730,7 +767,7 @@ async fn malformed_requests_get_rfc_json_errors() {
 }
 
 #[tokio::test]
-async fn one_code_fired_concurrently_succeeds_once() {
+async fn a_code_redeemed_at_the_same_moment_succeeds_once_and_revokes_what_the_winner_got() {
     let app = Arc::new(app().await);
     create_user(&app, "alice").await;
     let client = public_client(&app).await;
@@ -753,16 +790,24 @@ async fn one_code_fired_concurrently_succeeds_once() {
                 })
             })
             .collect();
-        let mut successes = 0;
+        let mut winners = Vec::new();
         for task in tasks {
             let (status, body, _) = task.await.unwrap();
             match status {
-                200 => successes += 1,
+                200 => winners.push(body),
                 400 => assert_eq!(body["error"], "invalid_grant"),
                 other => panic!("unexpected {other}: {body}"),
             }
         }
-        assert_eq!(successes, 1);
+        assert_eq!(winners.len(), 1);
+        // The losers were replays, as a sequential one is: the winner's tokens are revoked.
+        let winner = &winners[0];
+        let (status, _) = refresh(&app, &client, winner["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 400, "the winner's refresh token is revoked");
+        assert!(
+            access_token_revoked(&app, winner).await,
+            "the winner's access token is revoked"
+        );
     }
 }
 
