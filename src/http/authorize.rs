@@ -123,10 +123,12 @@ async fn proceed(
     client: &Client,
     request: AuthorizationRequest,
 ) -> PageResult {
+    // `prompt=login`: the sign-in page, whatever session there is; the consent step then
+    // checks that the session is from a sign-in at or after the request.
     let session = browser
         .session
         .as_ref()
-        .filter(|s| request.accepts_sign_in_at(s.auth_time));
+        .filter(|_| !request.prompt.forces_login());
     match (session, request.prompt) {
         (None, Prompt::None) => Ok(error_answer(
             state,
