@@ -57,6 +57,7 @@ fn introspection(c: &mut Criterion) {
                     secret_hash: None,
                     resource_server: false,
                     resources: Vec::new(),
+                    keys: None,
                     metadata: serde_json::json!({}),
                     registration_token_hash: None,
                 },

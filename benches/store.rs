@@ -45,6 +45,7 @@ async fn fixture(store: &Store) -> Fixture {
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };

@@ -38,6 +38,8 @@ pub struct Expired {
     pub codes: u64,
     /// Refresh tokens of families that are over.
     pub refresh_tokens: u64,
+    /// Remembered `private_key_jwt` assertion ids past their expiry.
+    pub client_assertions: u64,
 }
 
 /// Deletes expired pending requests, sessions and codes, and the refresh-token families past
@@ -53,6 +55,7 @@ pub async fn sweep_expired(state: &AppState) -> StoreResult<Expired> {
         refresh_tokens: store
             .sweep_dead_refresh_families(now, now.saturating_sub(retention))
             .await?,
+        client_assertions: store.sweep_expired_client_assertions(now).await?,
     };
     if expired != Expired::default() {
         tracing::info!(

@@ -287,6 +287,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         secret_hash: secret.as_deref().map(opaque::hash),
         resource_server: args.resource_server,
         resources,
+        keys: None,
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };
@@ -340,6 +341,7 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         settings: Some(settings),
         resource_server: args.resource_server,
         resources,
+        keys: None,
         secret_hash,
         metadata: None,
     };

@@ -96,6 +96,7 @@ async fn fetch_document_client(
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: Value::Object(registration.descriptive),
         registration_token_hash: None,
     };

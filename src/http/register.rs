@@ -180,6 +180,7 @@ async fn register(
         secret_hash: client_secret.as_deref().map(opaque::hash),
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: Value::Object(descriptive),
         registration_token_hash: Some(opaque::hash(&registration_token)),
     };
@@ -289,6 +290,7 @@ async fn update(
         settings: Some(settings),
         resource_server: None,
         resources: None,
+        keys: None,
         secret_hash,
         metadata: Some(Value::Object(descriptive)),
     };

@@ -16,6 +16,9 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// Secret in the form body.
     ClientSecretPost,
+    /// A JWT signed with the client's private key (RFC 7523 2.2, OpenID Connect Core 9);
+    /// the server holds only the public keys.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -25,12 +28,19 @@ impl AuthMethod {
             Self::None => "none",
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
-    /// Whether the client holds a secret.
+    /// Whether the client proves who it is at `/token` (a secret or a key), unlike a
+    /// public client.
     pub fn is_confidential(self) -> bool {
         self != Self::None
+    }
+
+    /// Whether the client authenticates with a shared secret the server issues.
+    pub fn uses_secret(self) -> bool {
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
     }
 }
 
@@ -41,8 +51,9 @@ impl FromStr for AuthMethod {
             "none" => Ok(Self::None),
             "client_secret_basic" => Ok(Self::ClientSecretBasic),
             "client_secret_post" => Ok(Self::ClientSecretPost),
+            "private_key_jwt" => Ok(Self::PrivateKeyJwt),
             _ => Err(format!(
-                "unsupported token endpoint auth method {s:?}: use none, client_secret_basic or client_secret_post"
+                "unsupported token endpoint auth method {s:?}: use none, client_secret_basic, client_secret_post or private_key_jwt"
             )),
         }
     }
@@ -98,6 +109,49 @@ impl fmt::Display for GrantType {
         f.write_str(self.as_str())
     }
 }
+
+/// Where a `private_key_jwt` client's public keys are: inline, or at a URL it serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientKeys {
+    /// A JWK Set (RFC 7517 5), kept as given.
+    Jwks(serde_json::Value),
+    /// An https URL serving the JWK Set, fetched with the document fetcher's rules.
+    JwksUri(String),
+}
+
+impl ClientKeys {
+    /// Reads `jwks` or `jwks_uri` from client metadata (RFC 7591 2); both at once is an
+    /// error, as RFC 7591 says.
+    pub fn from_metadata(
+        jwks: Option<&serde_json::Value>,
+        jwks_uri: Option<&str>,
+    ) -> Result<Option<Self>, String> {
+        match (jwks, jwks_uri) {
+            (Some(_), Some(_)) => Err("give jwks or jwks_uri, not both".into()),
+            (Some(jwks), None) => {
+                let keys = jwks.get("keys").and_then(serde_json::Value::as_array);
+                match keys {
+                    Some(keys) if !keys.is_empty() && keys.len() <= MAX_CLIENT_KEYS => {
+                        Ok(Some(Self::Jwks(jwks.clone())))
+                    }
+                    _ => Err(format!(
+                        "jwks must be a JWK Set with 1 to {MAX_CLIENT_KEYS} keys"
+                    )),
+                }
+            }
+            (None, Some(uri)) => match url::Url::parse(uri) {
+                Ok(url) if url.scheme() == "https" && url.host().is_some() && url.as_str() == uri => {
+                    Ok(Some(Self::JwksUri(uri.to_owned())))
+                }
+                _ => Err("jwks_uri must be an absolute https URL in normalized form".into()),
+            },
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// Most keys one client may publish.
+pub const MAX_CLIENT_KEYS: usize = 10;
 
 /// Longest client name accepted.
 pub const MAX_NAME_CHARS: usize = 200;

@@ -5,7 +5,7 @@ use super::users::found;
 use super::{
     Store, StoreError, StoreResult, decode_list, encode_list, read_pool, transaction, write_pool,
 };
-use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
+use crate::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType};
 
 /// How a client came to exist, which decides who may change it and when it expires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -49,6 +49,8 @@ pub struct Client {
     /// When the redirect URIs last changed (unix seconds): consent given before then does
     /// not cover a new request, since codes may now go somewhere else.
     pub redirect_uris_changed_at: Option<i64>,
+    /// The public keys of a `private_key_jwt` client.
+    pub keys: Option<ClientKeys>,
     /// Registration metadata kept to echo back (RFC 7591 3.2.1).
     pub metadata: serde_json::Value,
     /// SHA-256 of the RFC 7592 registration access token.
@@ -89,6 +91,8 @@ pub struct NewClient {
     pub resource_server: bool,
     /// MCP servers bound to this client by the operator.
     pub resources: Vec<String>,
+    /// Public keys, for `private_key_jwt`.
+    pub keys: Option<ClientKeys>,
     /// Registration metadata to echo back.
     pub metadata: serde_json::Value,
     /// SHA-256 of the registration access token.
@@ -104,6 +108,8 @@ pub struct ClientUpdate {
     pub resource_server: Option<bool>,
     /// New bound resources.
     pub resources: Option<Vec<String>>,
+    /// New public keys (`Some(None)` removes them).
+    pub keys: Option<Option<ClientKeys>>,
     /// New secret hash, when the auth method changes or the secret rotates.
     pub secret_hash: Option<Option<String>>,
     /// New registration metadata.
@@ -123,6 +129,8 @@ struct ClientRow {
     resource_server: bool,
     resources: String,
     redirect_uris_changed_at: Option<i64>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
     metadata: String,
     registration_token_hash: Option<String>,
     created_at: i64,
@@ -163,6 +171,7 @@ impl TryFrom<ClientRow> for Client {
             resource_server: row.resource_server,
             resources: decode_list(&row.resources)?,
             redirect_uris_changed_at: row.redirect_uris_changed_at,
+            keys: keys_of(row.jwks.as_deref(), row.jwks_uri).map_err(corrupt)?,
             metadata: serde_json::from_str(&row.metadata)
                 .map_err(|e| corrupt(format!("metadata: {e}")))?,
             registration_token_hash: row.registration_token_hash,
@@ -177,8 +186,28 @@ impl TryFrom<ClientRow> for Client {
 
 const CLIENT_COLUMNS: &str = "id, name, source, token_endpoint_auth_method, secret_hash, \
     redirect_uris, grant_types, scope, resource_server, resources, redirect_uris_changed_at, \
-    metadata, registration_token_hash, created_at, updated_at, last_used_at, \
+    jwks, jwks_uri, metadata, registration_token_hash, created_at, updated_at, last_used_at, \
     tokens_revoked_before";
+
+/// The two key columns as one value.
+fn keys_of(jwks: Option<&str>, jwks_uri: Option<String>) -> Result<Option<ClientKeys>, String> {
+    match (jwks, jwks_uri) {
+        (Some(jwks), _) => serde_json::from_str(jwks)
+            .map(|v| Some(ClientKeys::Jwks(v)))
+            .map_err(|e| format!("jwks: {e}")),
+        (None, Some(uri)) => Ok(Some(ClientKeys::JwksUri(uri))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The key columns of a value: (`jwks`, `jwks_uri`).
+fn key_columns(keys: Option<&ClientKeys>) -> (Option<String>, Option<String>) {
+    match keys {
+        Some(ClientKeys::Jwks(jwks)) => (Some(jwks.to_string()), None),
+        Some(ClientKeys::JwksUri(uri)) => (None, Some(uri.clone())),
+        None => (None, None),
+    }
+}
 
 fn grant_list(grants: &[GrantType]) -> String {
     encode_list(
@@ -193,11 +222,12 @@ impl Store {
     /// Stores a new client; `Conflict` if the id is taken.
     pub async fn create_client(&self, new: NewClient, now: i64) -> StoreResult<Client> {
         let s = &new.settings;
+        let (jwks, jwks_uri) = key_columns(new.keys.as_ref());
         write_pool!(self, |pool| sqlx::query(
             "INSERT INTO clients (id, name, source, token_endpoint_auth_method, secret_hash, \
              redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
-             created_at, updated_at, resources) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+             created_at, updated_at, resources, jwks, jwks_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         )
         .bind(&new.id)
         .bind(&s.name)
@@ -213,6 +243,8 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(encode_list(&new.resources))
+        .bind(&jwks)
+        .bind(&jwks_uri)
         .execute(pool).await.map(|r| r.rows_affected()))
         .map_err(StoreError::conflict_as("a client with this id"))?;
         Ok(Client {
@@ -223,6 +255,7 @@ impl Store {
             resource_server: new.resource_server,
             resources: new.resources,
             redirect_uris_changed_at: None,
+            keys: new.keys,
             metadata: new.metadata,
             registration_token_hash: new.registration_token_hash,
             created_at: now,
@@ -237,15 +270,18 @@ impl Store {
     /// source (`Conflict`).
     pub async fn upsert_cimd_client(&self, new: NewClient, now: i64) -> StoreResult<Client> {
         let s = &new.settings;
+        let (jwks, jwks_uri) = key_columns(new.keys.as_ref());
         let done = write_pool!(self, |pool| {
             sqlx::query(
             "INSERT INTO clients (id, name, source, token_endpoint_auth_method, secret_hash, \
              redirect_uris, grant_types, scope, resource_server, metadata, registration_token_hash, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, NULL, $10, $10) \
+             created_at, updated_at, jwks, jwks_uri) \
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9, NULL, $10, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
              token_endpoint_auth_method = excluded.token_endpoint_auth_method, secret_hash = NULL, \
              redirect_uris = excluded.redirect_uris, grant_types = excluded.grant_types, \
              scope = excluded.scope, metadata = excluded.metadata, updated_at = excluded.updated_at, \
+             jwks = excluded.jwks, jwks_uri = excluded.jwks_uri, \
              redirect_uris_changed_at = CASE WHEN clients.redirect_uris = excluded.redirect_uris \
              THEN clients.redirect_uris_changed_at ELSE excluded.updated_at END \
              WHERE clients.source = $3"
@@ -260,6 +296,8 @@ impl Store {
         .bind(false)
         .bind(new.metadata.to_string())
         .bind(now)
+        .bind(&jwks)
+        .bind(&jwks_uri)
         .execute(pool)
         .await
         .map(|r| r.rows_affected())
@@ -304,6 +342,8 @@ impl Store {
         let settings = update.settings.unwrap_or(current.settings);
         let resource_server = update.resource_server.unwrap_or(current.resource_server);
         let resources = update.resources.unwrap_or(current.resources);
+        let keys = update.keys.unwrap_or(current.keys);
+        let (jwks, jwks_uri) = key_columns(keys.as_ref());
         let secret_hash = update.secret_hash.unwrap_or(current.secret_hash);
         let metadata = update.metadata.unwrap_or(current.metadata);
         let done = write_pool!(self, |pool| {
@@ -312,7 +352,7 @@ impl Store {
              redirect_uris_changed_at = CASE WHEN redirect_uris = $4 \
              THEN redirect_uris_changed_at ELSE $9 END, \
              redirect_uris = $4, grant_types = $5, scope = $6, resource_server = $7, metadata = $8, \
-             updated_at = $9, resources = $11 WHERE id = $10"
+             updated_at = $9, resources = $11, jwks = $12, jwks_uri = $13 WHERE id = $10"
         )
         .bind(&settings.name)
         .bind(settings.auth_method.as_str())
@@ -325,6 +365,8 @@ impl Store {
         .bind(now)
         .bind(id)
         .bind(encode_list(&resources))
+        .bind(&jwks)
+        .bind(&jwks_uri)
         .execute(pool).await.map(|r| r.rows_affected())
         })?;
         found(done, "client")?;

@@ -1,6 +1,7 @@
 //! The only place with SQL: one `Store` over PostgreSQL or an embedded SQLite file.
 
 mod audit;
+mod client_assertions;
 mod clients;
 mod codes;
 mod grants;

@@ -4,5 +4,6 @@
 pub mod access_token;
 pub mod key_encryption;
 pub mod keyring;
+pub mod client_assertion;
 pub mod opaque;
 pub mod signing_key;

@@ -141,6 +141,7 @@ async fn seed(store: &Store, now: i64) -> (String, String) {
                 secret_hash: None,
                 resource_server: false,
                 resources: Vec::new(),
+                keys: None,
                 metadata: serde_json::json!({}),
                 registration_token_hash: None,
             },

@@ -62,6 +62,7 @@ pub async fn create_client(
         secret_hash: secret.as_deref().map(opaque::hash),
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };

@@ -31,6 +31,7 @@ async fn client(store: &Store, id: &str) {
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: serde_json::json!({"software_id": "inspector"}),
         registration_token_hash: None,
     };
@@ -189,6 +190,7 @@ async fn clients_round_trip_every_setting() {
         settings: Some(changed.clone()),
         resource_server: Some(true),
         resources: None,
+        keys: None,
         secret_hash: Some(Some("secret-hash".into())),
         metadata: None,
     };
@@ -231,6 +233,7 @@ impl CreateAgain for Store {
             secret_hash: None,
             resource_server: false,
             resources: Vec::new(),
+            keys: None,
             metadata: serde_json::json!({}),
             registration_token_hash: None,
         };
@@ -728,6 +731,7 @@ async fn cimd_upserts_refresh_their_row_and_never_overwrite_another_source() {
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
+        keys: None,
         metadata: serde_json::json!({"client_uri": "https://app.example.com"}),
         registration_token_hash: None,
     };
@@ -775,6 +779,7 @@ async fn only_never_used_dynamic_and_document_clients_are_deleted_as_unused() {
             metadata: serde_json::json!({}),
             registration_token_hash: None,
             resources: Vec::new(),
+            keys: None,
         };
         store.upsert_cimd_client(document, NOW).await.unwrap();
     }

@@ -29,6 +29,7 @@ async fn machine_client(pair: &Pair, scope: &str) -> (String, String) {
                 secret_hash: Some(opaque::hash(&secret)),
                 resource_server: false,
                 resources: Vec::new(),
+                keys: None,
                 metadata: serde_json::json!({}),
                 registration_token_hash: None,
             },
