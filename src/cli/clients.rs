@@ -5,7 +5,7 @@ use super::output::table;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::clock::format_utc as timestamp;
 use crate::config::is_acceptable_resource_uri;
-use crate::oauth::client::{AuthMethod, ClientSettings, GrantType};
+use crate::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType, check_keys};
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
 use crate::tokens::opaque;
 use anyhow::{Context as _, bail};
@@ -56,9 +56,11 @@ pub struct CreateArgs {
     /// An allowed grant type (repeatable; default authorization_code and refresh_token).
     #[arg(long = "grant-type", value_name = "GRANT")]
     grant_types: Vec<GrantType>,
-    /// client_secret_basic (default), client_secret_post, or none.
+    /// client_secret_basic (default), client_secret_post, private_key_jwt, or none.
     #[arg(long, value_name = "METHOD")]
     token_endpoint_auth_method: Option<AuthMethod>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Allow this client to introspect any token (for MCP servers).
     #[arg(long)]
     resource_server: bool,
@@ -88,12 +90,44 @@ pub struct UpdateArgs {
     /// New authentication method; moving to a secret method issues a secret.
     #[arg(long, value_name = "METHOD")]
     token_endpoint_auth_method: Option<AuthMethod>,
+    #[command(flatten)]
+    keys: KeyArgs,
     /// Allow (true) or forbid (false) introspecting any token.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
     resource_server: Option<bool>,
     /// Bound MCP servers replacing the stored ones (repeatable; `--resource ''` clears them).
     #[arg(long = "resource", value_name = "URI")]
     resources: Vec<String>,
+}
+
+/// Where a `private_key_jwt` client's public keys are.
+#[derive(Debug, clap::Args)]
+struct KeyArgs {
+    /// The https URL of the client's JWK Set (private_key_jwt).
+    #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+    jwks_uri: Option<String>,
+    /// A file holding the client's public JWK Set (private_key_jwt).
+    #[arg(long, value_name = "FILE")]
+    jwks_file: Option<std::path::PathBuf>,
+}
+
+impl KeyArgs {
+    /// The keys given, checked like registered ones.
+    fn read(&self) -> anyhow::Result<Option<ClientKeys>> {
+        let jwks = match &self.jwks_file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--jwks-file: cannot read {}", path.display()))?;
+                Some(
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .with_context(|| format!("--jwks-file: {} is not JSON", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        ClientKeys::from_metadata(jwks.as_ref(), self.jwks_uri.as_deref())
+            .map_err(|reason| anyhow::anyhow!("--jwks-uri/--jwks-file: {reason}"))
+    }
 }
 
 /// A client as the CLI prints it.
@@ -109,6 +143,10 @@ struct ClientView<'a> {
     grant_types: &'a [GrantType],
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a serde_json::Value>,
     resource_server: bool,
     resources: &'a [String],
     created_at: i64,
@@ -128,11 +166,33 @@ impl<'a> ClientView<'a> {
             redirect_uris: &s.redirect_uris,
             grant_types: &s.grant_types,
             scope: s.scope.as_deref(),
+            jwks_uri: match &client.keys {
+                Some(ClientKeys::JwksUri(uri)) => Some(uri),
+                _ => None,
+            },
+            jwks: match &client.keys {
+                Some(ClientKeys::Jwks(jwks)) => Some(jwks),
+                _ => None,
+            },
             resource_server: client.resource_server,
             resources: &client.resources,
             created_at: client.created_at,
             updated_at: client.updated_at,
             last_used_at: client.last_used_at,
+        }
+    }
+
+    fn keys_text(&self) -> String {
+        match (self.jwks_uri, self.jwks) {
+            (Some(uri), _) => uri.to_owned(),
+            (None, Some(jwks)) => {
+                let count = jwks
+                    .get("keys")
+                    .and_then(|k| k.as_array())
+                    .map_or(0, Vec::len);
+                format!("{count} public key(s) stored")
+            }
+            (None, None) => "(none)".to_owned(),
         }
     }
 
@@ -156,6 +216,7 @@ impl<'a> ClientView<'a> {
                     .to_owned(),
             ),
             ("resource server", self.resource_server.to_string()),
+            ("keys", self.keys_text()),
             (
                 "bound resources",
                 if self.resources.is_empty() {
@@ -232,8 +293,14 @@ pub async fn run(ctx: &Context, command: ClientsCommand) -> anyhow::Result<()> {
         ClientsCommand::Update(args) => update(ctx, args).await,
         ClientsCommand::RotateSecret { id } => {
             let client = find(ctx, &id).await?;
-            if !client.settings.auth_method.is_confidential() {
-                bail!("client {id} is public (auth method none) and has no secret to rotate");
+            match client.settings.auth_method {
+                AuthMethod::None => {
+                    bail!("client {id} is public (auth method none) and has no secret to rotate")
+                }
+                AuthMethod::PrivateKeyJwt => bail!(
+                    "client {id} authenticates with private_key_jwt and has no secret to rotate: give it new keys with clients update --jwks-uri or --jwks-file"
+                ),
+                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {}
             }
             let secret = opaque::new_secret();
             let update = ClientUpdate {
@@ -278,8 +345,10 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         auth_method,
     };
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+    let keys = args.keys.read()?;
+    check_keys(auth_method, keys.as_ref()).map_err(anyhow::Error::msg)?;
     let resources = bound_resources(args.resources)?;
-    let secret = auth_method.is_confidential().then(opaque::new_secret);
+    let secret = auth_method.uses_secret().then(opaque::new_secret);
     let new = NewClient {
         id: opaque::new_id(),
         settings,
@@ -287,7 +356,7 @@ async fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         secret_hash: secret.as_deref().map(opaque::hash),
         resource_server: args.resource_server,
         resources,
-        keys: None,
+        keys,
         metadata: serde_json::json!({}),
         registration_token_hash: None,
     };
@@ -305,11 +374,13 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         && args.scope.is_none()
         && args.grant_types.is_empty()
         && args.token_endpoint_auth_method.is_none()
+        && args.keys.jwks_uri.is_none()
+        && args.keys.jwks_file.is_none()
         && args.resource_server.is_none()
         && args.resources.is_empty();
     if nothing {
         bail!(
-            "nothing to update: give at least one of --name, --redirect-uri, --scope, --grant-type, --token-endpoint-auth-method, --resource-server, --resource"
+            "nothing to update: give at least one of --name, --redirect-uri, --scope, --grant-type, --token-endpoint-auth-method, --jwks-uri, --jwks-file, --resource-server, --resource"
         );
     }
     let mut settings = client.settings.clone();
@@ -329,6 +400,13 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         settings.auth_method = method;
     }
     settings.validate(&ctx.config.registration.allowed_redirect_schemes)?;
+    // New keys replace the stored ones; a client leaving private_key_jwt loses its keys.
+    let keys = match args.keys.read()? {
+        Some(keys) => Some(keys),
+        None if settings.auth_method == AuthMethod::PrivateKeyJwt => client.keys.clone(),
+        None => None,
+    };
+    check_keys(settings.auth_method, keys.as_ref()).map_err(anyhow::Error::msg)?;
     let resources = if args.resources.is_empty() {
         None
     } else {
@@ -341,7 +419,7 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
         settings: Some(settings),
         resource_server: args.resource_server,
         resources,
-        keys: None,
+        keys: Some(keys),
         secret_hash,
         metadata: None,
     };

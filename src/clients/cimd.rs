@@ -4,13 +4,16 @@
 //! at most `cimd.max_concurrent_fetches` at once (more are refused, never queued), and a
 //! document that failed is not fetched again for `cimd.negative_cache_ttl`.
 
+use super::single_flight::SingleFlight;
 use crate::config::CimdConfig;
 use crate::net::is_public_unicast;
 use crate::oauth::cimd::{cache_ttl, check_document_url, host_matches, parse_document};
+use crate::oauth::client::ClientKeys;
 use crate::oauth::registration::Registration;
 use anyhow::Context as _;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -111,6 +114,29 @@ pub struct CimdFetcher {
     refused: Expiring<String>,
     /// One permit per fetch allowed at once.
     slots: Semaphore,
+    /// jwks_uri → the client's JWK Set until its cache lifetime ends.
+    key_sets: Expiring<Arc<Value>>,
+    /// jwks_uri → until when it may not be refetched for an unknown `kid`.
+    key_refetched: Expiring<()>,
+    /// jwks_uri → until when it is not fetched again, and why it failed.
+    key_refused: Expiring<String>,
+    /// Concurrent fetches of one jwks_uri share one request.
+    key_lookups: SingleFlight<Result<Arc<Value>, FetchError>>,
+}
+
+/// How often one jwks_uri may be refetched because an assertion named a key not in it: a
+/// client rotating keys gets its new key within this, and a stream of made-up `kid`s
+/// cannot make this server fetch more often.
+const KEY_REFETCH_INTERVAL_SECONDS: i64 = 60;
+
+/// Whether to use a cached JWK Set or to fetch it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySetFreshness {
+    /// The cached set while its lifetime lasts.
+    Cached,
+    /// A new fetch, because the cached set lacks a key an assertion names; at most once
+    /// per [`KEY_REFETCH_INTERVAL_SECONDS`], else the cached set.
+    Refetch,
 }
 
 impl std::fmt::Debug for CimdFetcher {
@@ -173,6 +199,10 @@ impl CimdFetcher {
             fresh: Expiring::new(),
             refused: Expiring::new(),
             slots: Semaphore::new(config.max_concurrent_fetches),
+            key_sets: Expiring::new(),
+            key_refetched: Expiring::new(),
+            key_refused: Expiring::new(),
+            key_lookups: SingleFlight::default(),
         })
     }
 
@@ -226,9 +256,97 @@ impl CimdFetcher {
         allowed_private_schemes: &[String],
     ) -> Result<FetchedDocument, String> {
         let url = check_document_url(client_id)?;
+        let (body, cache_control) = self.get_json(url, "document").await?;
+        let registration = parse_document(client_id, &body, allowed_private_schemes)?;
+        Ok(FetchedDocument {
+            registration,
+            ttl: self.ttl(cache_control.as_deref()),
+        })
+    }
+
+    /// The cache lifetime a response's `Cache-Control` gives, within the configured bounds.
+    fn ttl(&self, cache_control: Option<&str>) -> u64 {
+        cache_ttl(
+            cache_control,
+            self.config.cache_min_ttl.0,
+            self.config.cache_max_ttl.0,
+        )
+    }
+
+    /// The JWK Set a `private_key_jwt` client publishes at `jwks_uri`, fetched under the
+    /// document rules (public addresses, host lists, size and time limits, no redirects,
+    /// bounded concurrency, failures remembered for `cimd.negative_cache_ttl`) and cached
+    /// for the lifetime its `Cache-Control` gives within the document bounds. Concurrent
+    /// callers share one fetch.
+    pub async fn key_set(
+        &self,
+        jwks_uri: &str,
+        now: i64,
+        freshness: KeySetFreshness,
+    ) -> Result<Arc<Value>, FetchError> {
+        let cached = self.key_sets.get(jwks_uri, now);
+        let may_refetch = freshness == KeySetFreshness::Refetch
+            && self.key_refetched.get(jwks_uri, now).is_none();
+        match cached {
+            Some(keys) if !may_refetch => return Ok(keys),
+            Some(_) => {}
+            None => {
+                if let Some(reason) = self.key_refused.get(jwks_uri, now) {
+                    return Err(FetchError::Refused(reason));
+                }
+            }
+        }
+        if may_refetch {
+            let until = now.saturating_add(KEY_REFETCH_INTERVAL_SECONDS);
+            self.key_refetched.insert(jwks_uri, now, until, ());
+        }
+        self.key_lookups
+            .run(jwks_uri, || self.fetch_key_set(jwks_uri, now))
+            .await
+    }
+
+    async fn fetch_key_set(&self, jwks_uri: &str, now: i64) -> Result<Arc<Value>, FetchError> {
+        let Ok(_slot) = self.slots.try_acquire() else {
+            tracing::warn!(
+                limit = self.config.max_concurrent_fetches,
+                "client JWK Set fetch refused: too many fetches in flight"
+            );
+            return Err(FetchError::Busy);
+        };
+        let fetched = async {
+            let url = Url::parse(jwks_uri).map_err(|_| "the jwks_uri is not a URL".to_owned())?;
+            let (body, cache_control) = self.get_json(url, "JWK Set").await?;
+            let value = crate::oauth::strict_json::parse(&body)
+                .map_err(|reason| format!("the JWK Set is not valid JSON: {reason}"))?;
+            ClientKeys::from_metadata(Some(&value), None)?;
+            Ok::<_, String>((Arc::new(value), self.ttl(cache_control.as_deref())))
+        }
+        .await;
+        match fetched {
+            Ok((keys, ttl)) => {
+                let ttl = i64::try_from(ttl).unwrap_or(i64::MAX);
+                self.key_refused.remove(jwks_uri);
+                self.key_sets
+                    .insert(jwks_uri, now, now.saturating_add(ttl), keys.clone());
+                Ok(keys)
+            }
+            Err(reason) => {
+                tracing::info!(%jwks_uri, %reason, "client JWK Set refused");
+                let ttl = self.config.negative_cache_ttl.as_i64();
+                self.key_refused
+                    .insert(jwks_uri, now, now.saturating_add(ttl), reason.clone());
+                Err(FetchError::Refused(reason))
+            }
+        }
+    }
+
+    /// One GET of a client-published JSON resource (`what` names it in reasons) under the
+    /// host lists and address rules, within `cimd.timeout`.
+    async fn get_json(&self, url: Url, what: &str) -> Result<(Vec<u8>, Option<String>), String> {
         let host = url.host_str().unwrap_or_default();
+        let not_accepted = || format!("{what}s from {host} are not accepted");
         if self.config.deny_hosts.iter().any(|e| host_matches(host, e)) {
-            return Err(format!("documents from {host} are not accepted"));
+            return Err(not_accepted());
         }
         if !self.config.allow_hosts.is_empty()
             && !self
@@ -237,13 +355,13 @@ impl CimdFetcher {
                 .iter()
                 .any(|e| host_matches(host, e))
         {
-            return Err(format!("documents from {host} are not accepted"));
+            return Err(not_accepted());
         }
         let exempt = self
             .config
             .allow_private_urls
             .iter()
-            .any(|u| u == client_id);
+            .any(|u| u == url.as_str());
         if !exempt {
             let literal = match url.host() {
                 Some(Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -251,23 +369,15 @@ impl CimdFetcher {
                 _ => None,
             };
             if literal.is_some_and(|ip| !is_public_unicast(ip)) {
-                return Err("the document URL is a special-use address".into());
+                return Err(format!("the {what} URL is a special-use address"));
             }
         }
         let client = if exempt { &self.private } else { &self.strict };
         let deadline = self.config.timeout.as_std();
-        let (body, cache_control) =
-            match tokio::time::timeout(deadline, self.download(client, url, exempt)).await {
-                Ok(result) => result?,
-                Err(_) => return Err(timed_out(deadline)),
-            };
-        let registration = parse_document(client_id, &body, allowed_private_schemes)?;
-        let ttl = cache_ttl(
-            cache_control.as_deref(),
-            self.config.cache_min_ttl.0,
-            self.config.cache_max_ttl.0,
-        );
-        Ok(FetchedDocument { registration, ttl })
+        match tokio::time::timeout(deadline, self.download(client, url, exempt, what)).await {
+            Ok(result) => result,
+            Err(_) => Err(timed_out(what, deadline)),
+        }
     }
 
     /// One GET: 200 and JSON only, the body read up to `cimd.max_bytes`.
@@ -276,6 +386,7 @@ impl CimdFetcher {
         client: &reqwest::Client,
         url: Url,
         exempt: bool,
+        what: &str,
     ) -> Result<(Vec<u8>, Option<String>), String> {
         let shown = url.to_string();
         let mut response = client
@@ -283,20 +394,20 @@ impl CimdFetcher {
             .header(header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| describe(&shown, &e))?;
+            .map_err(|e| describe(what, &shown, &e))?;
         // The resolver already refused special-use addresses; this checks the socket too.
         let peer = response.remote_addr().map(|addr| addr.ip());
         if !exempt && peer.is_some_and(|ip| !is_public_unicast(ip)) {
-            return Err("the document URL is a special-use address".into());
+            return Err(format!("the {what} URL is a special-use address"));
         }
         let status = response.status();
         if status.is_redirection() {
             return Err(format!(
-                "fetching the document answered a redirect ({status}); redirects are not followed"
+                "fetching the {what} answered a redirect ({status}); redirects are not followed"
             ));
         }
         if status != reqwest::StatusCode::OK {
-            return Err(format!("fetching the document answered {status}, not 200"));
+            return Err(format!("fetching the {what} answered {status}, not 200"));
         }
         let content_type = response
             .headers()
@@ -304,7 +415,7 @@ impl CimdFetcher {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !crate::http::json::is_json(content_type) {
-            return Err("the document is not served as application/json".into());
+            return Err(format!("the {what} is not served as application/json"));
         }
         let cache_control = response
             .headers()
@@ -312,7 +423,7 @@ impl CimdFetcher {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let max = self.config.max_bytes;
-        let too_large = || format!("the document is larger than {max} bytes");
+        let too_large = || format!("the {what} is larger than {max} bytes");
         if response
             .content_length()
             .is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX))
@@ -320,7 +431,11 @@ impl CimdFetcher {
             return Err(too_large());
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| describe(&shown, &e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| describe(what, &shown, &e))?
+        {
             if body.len() + chunk.len() > max {
                 return Err(too_large());
             }
@@ -330,28 +445,28 @@ impl CimdFetcher {
     }
 }
 
-fn timed_out(deadline: Duration) -> String {
+fn timed_out(what: &str, deadline: Duration) -> String {
     format!(
-        "fetching the document timed out after {}s",
+        "fetching the {what} timed out after {}s",
         deadline.as_secs()
     )
 }
 
 /// A client-safe reason for a failed request; the full error goes to the log.
-fn describe(url: &str, error: &reqwest::Error) -> String {
-    tracing::info!(%url, error = %error, "client ID metadata document fetch failed");
+fn describe(what: &str, url: &str, error: &reqwest::Error) -> String {
+    tracing::info!(%url, error = %error, "fetching a client's {what} failed");
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if e.downcast_ref::<SpecialUseAddress>().is_some() {
-            return "the document host resolves only to special-use addresses".into();
+            return format!("the {what} host resolves only to special-use addresses");
         }
         source = e.source();
     }
     if error.is_timeout() {
-        "fetching the document timed out".into()
+        format!("fetching the {what} timed out")
     } else if error.is_connect() {
-        "the document host could not be reached".into()
+        format!("the {what} host could not be reached")
     } else {
-        "the document could not be fetched".into()
+        format!("the {what} could not be fetched")
     }
 }

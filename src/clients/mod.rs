@@ -1,5 +1,6 @@
 //! Turning a client_id into a client: a stored client, or a client ID metadata document.
 
+pub mod assertion;
 pub mod cimd;
 pub mod single_flight;
 
@@ -96,7 +97,7 @@ async fn fetch_document_client(
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
-        keys: None,
+        keys: registration.keys,
         metadata: Value::Object(registration.descriptive),
         registration_token_hash: None,
     };
@@ -109,14 +110,14 @@ async fn fetch_document_client(
     Ok(Some(client))
 }
 
-/// What an auth-method change does to a client's secret: a public client becoming
-/// confidential gets a new secret (shown once), a confidential one becoming public loses it.
+/// What an auth-method change does to a client's secret: a client moving to a secret method
+/// gets a new secret (shown once), one moving to `none` or `private_key_jwt` loses it.
 /// Returns the new plaintext secret, if any, and the `ClientUpdate::secret_hash` to apply.
 pub fn secret_transition(
     from: AuthMethod,
     to: AuthMethod,
 ) -> (Option<String>, Option<Option<String>>) {
-    match (from.is_confidential(), to.is_confidential()) {
+    match (from.uses_secret(), to.uses_secret()) {
         (false, true) => {
             let secret = opaque::new_secret();
             let hash = opaque::hash(&secret);

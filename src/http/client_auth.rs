@@ -1,13 +1,16 @@
 //! Client authentication at the token endpoint (RFC 6749 2.3.1): `client_secret_basic`,
-//! `client_secret_post`, or `none` for public clients, enforcing the registered method.
+//! `client_secret_post`, `private_key_jwt` (RFC 7523 2.2), or `none` for public clients,
+//! enforcing the registered method.
 
 use super::error::ApiError;
+use crate::clients::assertion::{AssertionFailure, check_assertion};
 use crate::clients::{resolve_client, stored_client};
 use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::Client;
+use crate::tokens::client_assertion::{self, ASSERTION_TYPE};
 use crate::tokens::opaque;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -15,9 +18,22 @@ use base64::engine::general_purpose::STANDARD;
 
 /// The credentials a request presented.
 enum Presented {
-    Basic { id: String, secret: String },
-    Post { id: String, secret: String },
-    Public { id: String },
+    Basic {
+        id: String,
+        secret: String,
+    },
+    Post {
+        id: String,
+        secret: String,
+    },
+    Public {
+        id: String,
+    },
+    /// A signed JWT; the id is the body's `client_id`, else the assertion's `sub`.
+    Assertion {
+        id: String,
+        assertion: String,
+    },
 }
 
 /// The one answer for every authentication failure, so an unknown client and a wrong
@@ -53,7 +69,7 @@ pub async fn authenticate(
     let (id, secret, basic) = match &presented {
         Presented::Basic { id, secret } => (id, Some(secret), true),
         Presented::Post { id, secret } => (id, Some(secret), false),
-        Presented::Public { id } => (id, None, false),
+        Presented::Public { id } | Presented::Assertion { id, .. } => (id, None, false),
     };
     let found = match lookup {
         Lookup::MayFetch => resolve_client(state, id).await,
@@ -74,6 +90,7 @@ pub async fn authenticate(
         (Presented::Basic { .. }, AuthMethod::ClientSecretBasic)
             | (Presented::Post { .. }, AuthMethod::ClientSecretPost)
             | (Presented::Public { .. }, AuthMethod::None)
+            | (Presented::Assertion { .. }, AuthMethod::PrivateKeyJwt)
     );
     if !method_matches {
         // The same answer as a wrong secret: naming the registered method would tell a
@@ -88,6 +105,16 @@ pub async fn authenticate(
             return Err(failed(basic));
         }
     }
+    if let Presented::Assertion { assertion, .. } = &presented {
+        match check_assertion(state, &client, assertion).await {
+            Ok(()) => {}
+            Err(AssertionFailure::Refused(reason)) => {
+                tracing::info!(client_id = %client.id, %reason, "client assertion refused");
+                return Err(failed(false));
+            }
+            Err(AssertionFailure::Unavailable(error)) => return Err(error.into()),
+        }
+    }
     Ok(client)
 }
 
@@ -95,13 +122,51 @@ pub async fn authenticate(
 /// counting failures per client.
 pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
     match presented(headers, params).ok()? {
-        Presented::Basic { id, .. } | Presented::Post { id, .. } | Presented::Public { id } => {
-            Some(id)
-        }
+        Presented::Basic { id, .. }
+        | Presented::Post { id, .. }
+        | Presented::Public { id }
+        | Presented::Assertion { id, .. } => Some(id),
     }
 }
 
+/// Whether the request carries a credential (a secret, Basic, or an assertion), not just a
+/// client_id that anyone could send.
+pub fn presents_credentials(headers: &HeaderMap, params: &Params) -> bool {
+    !matches!(presented(headers, params), Ok(Presented::Public { .. }))
+}
+
+/// A `client_assertion` (RFC 7523 2.2): its type must be the JWT bearer one, and it must
+/// be the only credential.
+fn presented_assertion(
+    headers: &HeaderMap,
+    params: &Params,
+    assertion_type: Option<&str>,
+) -> Result<Presented, ApiError> {
+    if headers.get(header::AUTHORIZATION).is_some() || params.get("client_secret").is_some() {
+        return Err(
+            OAuthError::invalid_request("use one client authentication method, not two").into(),
+        );
+    }
+    let (Some(ASSERTION_TYPE), Some(assertion)) = (assertion_type, params.get("client_assertion"))
+    else {
+        return Err(failed(false));
+    };
+    let id = params
+        .get("client_id")
+        .map(str::to_owned)
+        .or_else(|| client_assertion::claimed_client_id(assertion))
+        .ok_or_else(|| failed(false))?;
+    Ok(Presented::Assertion {
+        id,
+        assertion: assertion.to_owned(),
+    })
+}
+
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, ApiError> {
+    let assertion_type = params.get("client_assertion_type");
+    if assertion_type.is_some() || params.get("client_assertion").is_some() {
+        return presented_assertion(headers, params, assertion_type);
+    }
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
@@ -229,6 +294,7 @@ mod properties {
                         prop_assert_eq!(body_id, basic_id.as_str());
                     }
                 }
+                Ok(Presented::Assertion { .. }) => prop_assert!(false, "no assertion was sent"),
                 Ok(Presented::Post { id, .. } | Presented::Public { id }) => {
                     prop_assert!(headers.get(header::AUTHORIZATION).is_none());
                     prop_assert_eq!(params.get("client_id"), Some(id.as_str()));

@@ -8,11 +8,11 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 /// `POST /introspect`: 401 `invalid_client` unless the caller authenticates as a confidential
-/// client (RFC 6749 2.3.1; a public client's `client_id` alone is anyone's to send, so it is
+/// client (RFC 6749 2.3.1, RFC 7523; a public client's `client_id` alone is anyone's to send, so it is
 /// refused); then 200 with the answer, which is `{"active": false}` for any token the caller
 /// may not see. `token_type_hint` is ignored.
 pub async fn introspect(
@@ -20,12 +20,10 @@ pub async fn introspect(
     headers: HeaderMap,
     FormParams(params): FormParams,
 ) -> Result<Response, ApiError> {
-    let presents_secret =
-        headers.contains_key(header::AUTHORIZATION) || params.get("client_secret").is_some();
-    if !presents_secret {
+    if !client_auth::presents_credentials(&headers, &params) {
         return Err(ApiError::from(OAuthError::new(
             ErrorCode::InvalidClient,
-            "introspection requires client authentication with a secret; public clients cannot introspect",
+            "introspection requires client authentication with a secret or a key; public clients cannot introspect",
         ))
         .with_basic_challenge());
     }

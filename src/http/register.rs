@@ -7,7 +7,7 @@ use super::json::JsonBody;
 use super::rate_limit::network_key;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::config::RegistrationMode;
-use crate::oauth::client::GrantType;
+use crate::oauth::client::{ClientKeys, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::registration::{
     MAX_BODY_BYTES, Registration, parse_registration, refuse_unapproved_machine_grant,
@@ -111,7 +111,16 @@ fn client_information(
     if let Some(scope) = &s.scope {
         info.insert("scope".into(), scope.clone().into());
     }
-    if s.auth_method.is_confidential() {
+    match &client.keys {
+        Some(ClientKeys::Jwks(jwks)) => {
+            info.insert("jwks".into(), jwks.clone());
+        }
+        Some(ClientKeys::JwksUri(uri)) => {
+            info.insert("jwks_uri".into(), uri.clone().into());
+        }
+        None => {}
+    }
+    if s.auth_method.uses_secret() {
         if let Some(secret) = client_secret {
             info.insert("client_secret".into(), secret.into());
         }
@@ -165,13 +174,11 @@ async fn register(
     let Registration {
         settings,
         descriptive,
+        keys,
     } = parse_registration(&body, &config.allowed_redirect_schemes).map_err(error)?;
     refuse_unapproved_machine_grant(&settings, config.machine_clients_allowed()).map_err(error)?;
 
-    let client_secret = settings
-        .auth_method
-        .is_confidential()
-        .then(opaque::new_secret);
+    let client_secret = settings.auth_method.uses_secret().then(opaque::new_secret);
     let registration_token = opaque::new_secret();
     let new = NewClient {
         id: opaque::new_id(),
@@ -180,7 +187,7 @@ async fn register(
         secret_hash: client_secret.as_deref().map(opaque::hash),
         resource_server: false,
         resources: Vec::new(),
-        keys: None,
+        keys,
         metadata: Value::Object(descriptive),
         registration_token_hash: Some(opaque::hash(&registration_token)),
     };
@@ -276,6 +283,7 @@ async fn update(
     let Registration {
         settings,
         descriptive,
+        keys,
     } = parse_registration(&body, &state.config.registration.allowed_redirect_schemes)
         .map_err(error)?;
     refuse_unapproved_machine_grant(
@@ -290,7 +298,7 @@ async fn update(
         settings: Some(settings),
         resource_server: None,
         resources: None,
-        keys: None,
+        keys: Some(keys),
         secret_hash,
         metadata: Some(Value::Object(descriptive)),
     };

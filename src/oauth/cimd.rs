@@ -3,7 +3,7 @@
 
 use super::client::AuthMethod;
 use super::registration::{Registration, parse_registration};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use url::Url;
 
 /// Whether `client_id` is meant as a metadata document URL: https with a path. Such ids are
@@ -40,9 +40,10 @@ pub fn check_document_url(client_id: &str) -> Result<Url, String> {
 }
 
 /// Checks a fetched document and decides the client's settings. The document must name
-/// itself (`client_id` equal to the URL exactly) and list `redirect_uris`; it authenticates
-/// with `none`, since a published document cannot hold a shared secret. Unknown fields are
-/// ignored; everything else follows the dynamic registration rules.
+/// itself (`client_id` equal to the URL exactly) and list `redirect_uris`. Its method is
+/// negotiated from `token_endpoint_auth_method` and `token_endpoint_auth_methods_supported`
+/// (see [`negotiate_auth_method`]). Unknown fields are ignored; everything else follows
+/// the dynamic registration rules.
 pub fn parse_document(
     client_id: &str,
     body: &[u8],
@@ -67,21 +68,9 @@ pub fn parse_document(
     if object.contains_key("client_secret") || object.contains_key("client_secret_expires_at") {
         return Err("the document must not contain a client secret".into());
     }
-    match object.get("token_endpoint_auth_method") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(m)) if m == AuthMethod::None.as_str() => {}
-        Some(_) => {
-            return Err(
-                "the document's token_endpoint_auth_method must be none: shared secrets cannot be published"
-                    .into(),
-            );
-        }
-    }
+    let method = negotiate_auth_method(object)?;
     let mut object = object.clone();
-    object.insert(
-        "token_endpoint_auth_method".into(),
-        AuthMethod::None.as_str().into(),
-    );
+    object.insert("token_endpoint_auth_method".into(), method.as_str().into());
     let mut registration = parse_registration(&Value::Object(object), allowed_private_schemes)
         .map_err(|e| e.description.into_owned())?;
     if !registration.descriptive.contains_key("client_name") {
@@ -94,6 +83,50 @@ pub fn parse_document(
         }
     }
     Ok(registration)
+}
+
+/// The method a document client authenticates with: the strongest of those it names in
+/// `token_endpoint_auth_method` and `token_endpoint_auth_methods_supported` that this
+/// server supports for documents, which is `private_key_jwt` when the document publishes a
+/// key (`jwks_uri` or `jwks`), else `none` (also when it names no method). Documents are
+/// public, so they cannot hold a shared secret: one whose methods are all secret ones is
+/// refused, and so is one naming only `private_key_jwt` without a key.
+pub fn negotiate_auth_method(document: &Map<String, Value>) -> Result<AuthMethod, String> {
+    let mut named: Vec<&str> = Vec::new();
+    match document.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(method)) => named.push(method),
+        Some(_) => return Err("token_endpoint_auth_method must be a string".into()),
+    }
+    match document.get("token_endpoint_auth_methods_supported") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(methods)) => {
+            for method in methods {
+                let Some(method) = method.as_str() else {
+                    return Err(
+                        "token_endpoint_auth_methods_supported must be an array of strings".into(),
+                    );
+                };
+                named.push(method);
+            }
+        }
+        Some(_) => {
+            return Err("token_endpoint_auth_methods_supported must be an array of strings".into());
+        }
+    }
+    let names = |m: AuthMethod| named.is_empty() || named.contains(&m.as_str());
+    let publishes_key = ["jwks", "jwks_uri"]
+        .iter()
+        .any(|field| document.get(*field).is_some_and(|v| !v.is_null()));
+    if named.contains(&AuthMethod::PrivateKeyJwt.as_str()) && publishes_key {
+        Ok(AuthMethod::PrivateKeyJwt)
+    } else if names(AuthMethod::None) {
+        Ok(AuthMethod::None)
+    } else if named.contains(&AuthMethod::PrivateKeyJwt.as_str()) {
+        Err("the document names private_key_jwt but publishes no jwks_uri or jwks".into())
+    } else {
+        Err("the document's authentication methods are all shared-secret ones, which a published document cannot hold; use none or private_key_jwt".into())
+    }
 }
 
 /// How long a fetched document may be reused: its `Cache-Control` max-age (0 for
@@ -131,6 +164,7 @@ pub fn host_matches(host: &str, entry: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::client::ClientKeys;
     use serde_json::json;
 
     const ID: &str = "https://app.example.com/oauth/client.json";
@@ -168,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn a_document_names_itself_and_authenticates_with_none() {
+    fn a_document_names_itself_and_holds_no_secret() {
         let r = parse_document(ID, &doc(json!({"client_name": "App"})), &[]).unwrap();
         assert_eq!(r.settings.auth_method, AuthMethod::None);
         assert_eq!(r.settings.name, "App");
@@ -181,11 +215,19 @@ mod tests {
             (json!({"redirect_uris": []}), "no redirect_uris"),
             (
                 json!({"token_endpoint_auth_method": "client_secret_basic"}),
-                "must be none",
+                "shared-secret",
             ),
             (
-                json!({"token_endpoint_auth_method": "client_secret_post"}),
-                "must be none",
+                json!({"token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"]}),
+                "shared-secret",
+            ),
+            (
+                json!({"token_endpoint_auth_method": "private_key_jwt"}),
+                "publishes no jwks_uri",
+            ),
+            (
+                json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://app.example.com/jwks"}),
+                "https",
             ),
             (json!({"client_secret": "s"}), "client secret"),
             (
@@ -200,6 +242,35 @@ mod tests {
             parse_document(ID, b"<html>", &[])
                 .unwrap_err()
                 .contains("JSON")
+        );
+    }
+
+    #[test]
+    fn documents_get_the_strongest_method_both_sides_support() {
+        let method = |extra| parse_document(ID, &doc(extra), &[]).map(|r| r.settings.auth_method);
+        let jwks_uri = "https://app.example.com/jwks.json";
+        // ChatGPT: both methods listed, a key published.
+        let chatgpt = json!({"token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+            "jwks_uri": jwks_uri});
+        assert_eq!(method(chatgpt.clone()), Ok(AuthMethod::PrivateKeyJwt));
+        let r = parse_document(ID, &doc(chatgpt), &[]).unwrap();
+        assert_eq!(r.keys, Some(ClientKeys::JwksUri(jwks_uri.into())));
+        // Both listed but no key: none.
+        assert_eq!(
+            method(json!({"token_endpoint_auth_methods_supported": ["private_key_jwt", "none"]})),
+            Ok(AuthMethod::None)
+        );
+        // A secret method beside none: none.
+        assert_eq!(
+            method(json!({"token_endpoint_auth_method": "client_secret_basic",
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"]})),
+            Ok(AuthMethod::None)
+        );
+        assert_eq!(method(json!({})), Ok(AuthMethod::None));
+        assert_eq!(
+            method(json!({"token_endpoint_auth_method": "none", "jwks_uri": jwks_uri})),
+            Ok(AuthMethod::None)
         );
     }
 

@@ -132,6 +132,12 @@ impl ClientKeys {
                 let keys = jwks.get("keys").and_then(serde_json::Value::as_array);
                 match keys {
                     Some(keys) if !keys.is_empty() && keys.len() <= MAX_CLIENT_KEYS => {
+                        if keys.iter().any(is_secret_key) {
+                            return Err(
+                                "jwks must hold public keys only: a key has private or symmetric members (d, p, q, k)"
+                                    .into(),
+                            );
+                        }
                         Ok(Some(Self::Jwks(jwks.clone())))
                     }
                     _ => Err(format!(
@@ -140,13 +146,34 @@ impl ClientKeys {
                 }
             }
             (None, Some(uri)) => match url::Url::parse(uri) {
-                Ok(url) if url.scheme() == "https" && url.host().is_some() && url.as_str() == uri => {
+                Ok(url)
+                    if url.scheme() == "https" && url.host().is_some() && url.as_str() == uri =>
+                {
                     Ok(Some(Self::JwksUri(uri.to_owned())))
                 }
                 _ => Err("jwks_uri must be an absolute https URL in normalized form".into()),
             },
             (None, None) => Ok(None),
         }
+    }
+}
+
+/// Whether a JWK carries secret material: a private key's `d` (or RSA's `p`, `q`) or a
+/// symmetric key's `k`. Such a key is refused rather than stored, since the server needs
+/// only what verifies a signature.
+fn is_secret_key(key: &serde_json::Value) -> bool {
+    ["d", "p", "q", "k"].iter().any(|m| key.get(m).is_some())
+}
+
+/// The rule tying keys to the method: a `private_key_jwt` client needs keys, and keys
+/// belong to no other method.
+pub fn check_keys(method: AuthMethod, keys: Option<&ClientKeys>) -> Result<(), String> {
+    match (method == AuthMethod::PrivateKeyJwt, keys.is_some()) {
+        (true, false) => Err("private_key_jwt needs jwks or jwks_uri".into()),
+        (false, true) => Err(format!(
+            "jwks and jwks_uri are for private_key_jwt clients, not {method}"
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -221,7 +248,7 @@ impl ClientSettings {
         }
         if has(GrantType::ClientCredentials) && !self.auth_method.is_confidential() {
             return meta(
-                "client_credentials needs a confidential client (a secret), not a public one",
+                "client_credentials needs a confidential client (a secret or a key), not a public one",
             );
         }
         if has(GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {

@@ -1,7 +1,9 @@
 //! RFC 8414 authorization server metadata, built from configuration alone.
 
 use super::client::{AuthMethod, GrantType};
+use super::scope::IDENTITY_SCOPES;
 use crate::config::{Config, RegistrationMode};
+use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -39,16 +41,20 @@ pub const GATED_ENDPOINTS: &[GatedEndpoint] = &[
 
 /// How clients authenticate at `/revoke`: as at `/token`. RFC 7009 lets a public client
 /// (`none`) revoke the tokens issued to itself.
-const REVOCATION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+const REVOCATION_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 
-/// How callers authenticate at `/introspect`: with a secret only. Anyone can send a public
-/// client_id, so `none` authenticates nobody (DESIGN.md 7).
-const INTROSPECTION_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post"];
-
-/// The server's own scopes, advertised in open-resource mode where every other scope is
-/// the client's to choose. Scopes clients registered are not listed: with open registration
-/// anyone could write into this document.
-pub const IDENTITY_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// How callers authenticate at `/introspect`: with a secret or a key only. Anyone can send
+/// a public client_id, so `none` authenticates nobody (DESIGN.md 7).
+const INTROSPECTION_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// The metadata document; members in the order RFC 8414 2 lists them.
 #[derive(Clone, Debug, Serialize)]
@@ -64,7 +70,7 @@ pub struct AuthorizationServerMetadata {
     /// `{issuer}/register`, unless registration is off.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
-    /// Union of the configured resources' scopes; [`IDENTITY_SCOPES`] in open-resource mode.
+    /// Union of the configured resources' scopes; the identity scopes in open-resource mode.
     pub scopes_supported: Vec<String>,
     /// Only `code`.
     pub response_types_supported: Vec<&'static str>,
@@ -72,8 +78,10 @@ pub struct AuthorizationServerMetadata {
     pub response_modes_supported: Vec<&'static str>,
     /// Every grant the token endpoint serves.
     pub grant_types_supported: Vec<&'static str>,
-    /// `client_secret_basic`, `client_secret_post`, `none`.
+    /// `client_secret_basic`, `client_secret_post`, `private_key_jwt`, `none`.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// The algorithms a `private_key_jwt` assertion may be signed with: asymmetric only.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Only `S256`: `plain` gives no protection.
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// RFC 9207: authorization responses carry `iss`.
@@ -96,6 +104,8 @@ pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMeta
         }
     }
     if config.open_resource_mode() {
+        // The server's own scopes: every other scope is the client's to choose there, and
+        // scopes clients registered are not listed, since anyone could write them.
         scopes_supported = IDENTITY_SCOPES.iter().map(|s| (*s).to_owned()).collect();
     }
     let mut gated = BTreeMap::new();
@@ -119,11 +129,13 @@ pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMeta
         token_endpoint_auth_methods_supported: [
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,
+            AuthMethod::PrivateKeyJwt,
             AuthMethod::None,
         ]
         .iter()
         .map(|m| m.as_str())
         .collect(),
+        token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         code_challenge_methods_supported: vec!["S256"],
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: config.cimd.enabled,

@@ -2,7 +2,8 @@
 //! or SQL, reusing the client rules every client follows.
 
 use super::client::{
-    AuthMethod, ClientSettings, ClientSettingsError, GrantType, is_deceptive_char,
+    AuthMethod, ClientKeys, ClientSettings, ClientSettingsError, GrantType, check_keys,
+    is_deceptive_char,
 };
 use super::error::{ErrorCode, OAuthError};
 use serde_json::{Map, Value};
@@ -32,6 +33,9 @@ pub struct Registration {
     /// `client_name` (when given), `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`,
     /// `contacts`, `software_id`, `software_version`, `application_type`.
     pub descriptive: Map<String, Value>,
+    /// The public keys of a `private_key_jwt` client (`jwks` or `jwks_uri`); `None` for
+    /// every other method, whose published keys, if any, are not used.
+    pub keys: Option<ClientKeys>,
 }
 
 fn metadata_error(description: impl Into<std::borrow::Cow<'static, str>>) -> OAuthError {
@@ -208,6 +212,15 @@ pub fn parse_registration(
         descriptive.insert("contacts".into(), contacts.into());
     }
 
+    // Keys published beside another method are not used, so they are not checked either.
+    let keys = if auth_method == AuthMethod::PrivateKeyJwt {
+        let jwks = body.get("jwks").filter(|v| !v.is_null());
+        ClientKeys::from_metadata(jwks, opt_str(body, "jwks_uri")?).map_err(metadata_error)?
+    } else {
+        None
+    };
+    check_keys(auth_method, keys.as_ref()).map_err(metadata_error)?;
+
     let settings = ClientSettings {
         name: client_name.unwrap_or(UNNAMED_CLIENT).to_owned(),
         redirect_uris,
@@ -221,6 +234,7 @@ pub fn parse_registration(
     Ok(Registration {
         settings,
         descriptive,
+        keys,
     })
 }
 
@@ -270,6 +284,31 @@ mod tests {
     }
 
     #[test]
+    fn private_key_jwt_clients_register_their_keys() {
+        let r = parse(json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": "https://app.example/.well-known/jwks.json",
+        }))
+        .unwrap();
+        assert_eq!(r.settings.auth_method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(
+            r.keys,
+            Some(ClientKeys::JwksUri(
+                "https://app.example/.well-known/jwks.json".into()
+            ))
+        );
+        let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}]});
+        let r = parse(json!({
+            "redirect_uris": ["http://127.0.0.1/cb"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        }))
+        .unwrap();
+        assert_eq!(r.keys, Some(ClientKeys::Jwks(jwks)));
+    }
+
+    #[test]
     fn refusals_carry_the_rfc_7591_codes() {
         let code = |body| parse(body).unwrap_err().code;
         let uri = json!(["http://localhost/cb"]);
@@ -280,7 +319,24 @@ mod tests {
         );
         assert_eq!(
             code(json!({"redirect_uris": uri, "token_endpoint_auth_method": "private_key_jwt"})),
-            ErrorCode::InvalidClientMetadata
+            ErrorCode::InvalidClientMetadata,
+            "private_key_jwt without keys"
+        );
+        assert_eq!(
+            code(
+                json!({"redirect_uris": uri, "token_endpoint_auth_method": "private_key_jwt",
+                        "jwks_uri": "http://app.example/jwks"})
+            ),
+            ErrorCode::InvalidClientMetadata,
+            "a jwks_uri over http"
+        );
+        assert_eq!(
+            code(
+                json!({"redirect_uris": uri, "token_endpoint_auth_method": "private_key_jwt",
+                        "jwks_uri": "https://app.example/jwks", "jwks": {"keys": [{}]}})
+            ),
+            ErrorCode::InvalidClientMetadata,
+            "both jwks and jwks_uri"
         );
         assert_eq!(
             code(json!({"redirect_uris": uri, "grant_types": ["implicit"]})),

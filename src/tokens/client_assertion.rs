@@ -52,6 +52,22 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
+/// Whether the assertion names a key (`kid`) that `jwks` does not hold: the sign that a
+/// client rotated its keys and its published set should be fetched again.
+pub fn names_unknown_key(assertion: &str, jwks: &Value) -> bool {
+    let Some(kid) = jsonwebtoken::decode_header(assertion)
+        .ok()
+        .and_then(|header| header.kid)
+    else {
+        return false;
+    };
+    let keys = jwks.get("keys").and_then(Value::as_array);
+    !keys.is_some_and(|keys| {
+        keys.iter()
+            .any(|key| key.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
+    })
+}
+
 fn algorithm(name: &str) -> Option<Algorithm> {
     match name {
         "RS256" => Some(Algorithm::RS256),
@@ -182,7 +198,10 @@ mod tests {
             let k = key(algorithm);
             let verified = check(&signed(&k, &claims(NOW + 60, "j1")), &jwks(&[&k])).unwrap();
             assert_eq!(verified.jti, "j1");
-            assert_eq!(claimed_client_id(&signed(&k, &claims(NOW, "j"))).as_deref(), Some(CLIENT));
+            assert_eq!(
+                claimed_client_id(&signed(&k, &claims(NOW, "j"))).as_deref(),
+                Some(CLIENT)
+            );
         }
     }
 
@@ -192,7 +211,10 @@ mod tests {
         let published = jwks(&[&k]);
         let foreign = key(SigningAlgorithm::ES256);
         assert!(check(&signed(&foreign, &claims(NOW + 60, "j")), &published).is_err());
-        assert!(check(&signed(&k, &claims(NOW - 120, "j")), &published).is_err(), "expired");
+        assert!(
+            check(&signed(&k, &claims(NOW - 120, "j")), &published).is_err(),
+            "expired"
+        );
         assert!(
             check(&signed(&k, &claims(NOW + 3_600, "j")), &published).is_err(),
             "lives too long"

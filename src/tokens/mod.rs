@@ -2,8 +2,8 @@
 //! signing keys that rotate by themselves.
 
 pub mod access_token;
+pub mod client_assertion;
 pub mod key_encryption;
 pub mod keyring;
-pub mod client_assertion;
 pub mod opaque;
 pub mod signing_key;

@@ -26,7 +26,7 @@ const NOW: i64 = 1_800_000_000;
 
 /// What the document server answers on one path.
 #[derive(Clone)]
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
@@ -37,7 +37,7 @@ struct Reply {
 }
 
 impl Reply {
-    fn json(document: &Value) -> Self {
+    pub(crate) fn json(document: &Value) -> Self {
         Self {
             status: 200,
             headers: vec![("content-type", "application/json".into())],
@@ -47,7 +47,7 @@ impl Reply {
         }
     }
 
-    fn header(mut self, name: &'static str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.retain(|(n, _)| *n != name);
         self.headers.push((name, value.to_owned()));
         self
@@ -60,7 +60,7 @@ impl Reply {
 }
 
 /// An HTTPS server on 127.0.0.1 whose certificate chains to a CA written to `ca_pem`.
-struct DocServer {
+pub(crate) struct DocServer {
     port: u16,
     ca_pem: PathBuf,
     replies: Arc<Mutex<HashMap<String, Reply>>>,
@@ -70,7 +70,7 @@ struct DocServer {
 }
 
 impl DocServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -153,16 +153,16 @@ impl DocServer {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.port)
     }
 
-    fn set(&self, url: &str, reply: Reply) {
+    pub(crate) fn set(&self, url: &str, reply: Reply) {
         let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
         self.replies.lock().unwrap().insert(path, reply);
     }
 
-    fn hits(&self, url: &str) -> usize {
+    pub(crate) fn hits(&self, url: &str) -> usize {
         let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
         self.hits.lock().unwrap().get(&path).copied().unwrap_or(0)
     }
@@ -224,7 +224,7 @@ async fn app_for(server: &DocServer, allowed: &[&str], clock: Clock) -> TestApp 
 }
 
 /// [`app_for`], then `adjust` applied to the configuration.
-async fn app_with(
+pub(crate) async fn app_with(
     server: &DocServer,
     allowed: &[&str],
     clock: Clock,
@@ -593,7 +593,7 @@ async fn a_document_must_name_itself_and_hold_no_shared_secret() {
 
     assert_refused(resolve(&app, &mismatched).await, "client_id");
     assert_refused(resolve(&app, &secret).await, "client secret");
-    assert_refused(resolve(&app, &basic).await, "must be none");
+    assert_refused(resolve(&app, &basic).await, "shared-secret");
     assert_refused(resolve(&app, &no_uris).await, "redirect_uris");
     assert_refused(resolve(&app, &bad_uri).await, "evil.example");
     assert!(app.state.store.list_clients().await.unwrap().is_empty());

@@ -47,7 +47,7 @@ pub async fn create_client(
     grants: &[GrantType],
     scope: Option<&str>,
 ) -> (String, Option<String>) {
-    let secret = auth_method.is_confidential().then(opaque::new_secret);
+    let secret = auth_method.uses_secret().then(opaque::new_secret);
     let id = opaque::new_id();
     let new = NewClient {
         id: id.clone(),

@@ -18,6 +18,7 @@ mod keys;
 mod limits;
 mod metadata;
 mod ops;
+mod private_key_jwt;
 mod register;
 mod store_suite;
 mod token;

@@ -46,13 +46,22 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
         (
             "revocation_endpoint",
             "/revoke",
-            &["client_secret_basic", "client_secret_post", "none"][..],
+            &[
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+                "none",
+            ][..],
         ),
         // Public clients cannot introspect: `none` authenticates nobody.
         (
             "introspection_endpoint",
             "/introspect",
-            &["client_secret_basic", "client_secret_post"][..],
+            &[
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
+            ][..],
         ),
     ] {
         assert_eq!(doc[member], format!("{issuer}{path}"), "{member} is served");
@@ -70,9 +79,19 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
         ["authorization_code", "refresh_token", "client_credentials"]
     );
     let methods = strings(&doc["token_endpoint_auth_methods_supported"]);
-    for method in ["client_secret_basic", "client_secret_post", "none"] {
+    for method in [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ] {
         assert!(methods.contains(&method), "{method}");
     }
+    assert_eq!(
+        strings(&doc["token_endpoint_auth_signing_alg_values_supported"]),
+        ["RS256", "PS256", "ES256", "EdDSA"],
+        "asymmetric algorithms only: never none or HS*"
+    );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["client_id_metadata_document_supported"], true);
     assert_eq!(

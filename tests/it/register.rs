@@ -296,6 +296,7 @@ async fn limits_and_malformed_metadata_are_invalid_client_metadata() {
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "client_name": long_name}),
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["token"]}),
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "response_types": ["code", "id_token"]}),
+        // private_key_jwt without jwks or jwks_uri.
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "private_key_jwt"}),
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["implicit"]}),
         json!({"redirect_uris": ["http://127.0.0.1/cb"], "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"}),
