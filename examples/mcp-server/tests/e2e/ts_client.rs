@@ -1,18 +1,23 @@
-//! The walk with a client from another ecosystem: the MCP TypeScript SDK with its own OAuth
-//! client provider (`examples/ts-client/walk.mjs`), run under Node.js.
+//! The walks with a client from another ecosystem: the MCP TypeScript SDK with its own OAuth
+//! client provider (`examples/ts-client/walk.mjs`), and its `PrivateKeyJwtProvider` as a
+//! machine client (`examples/ts-client/machine.mjs`), run under Node.js.
 //!
 //! Needs Node.js 18+ and `npm ci` in `examples/ts-client`; `scripts/e2e.sh` does both and
 //! runs this test (it is ignored in a plain `cargo test`). `E2E_NODE` names the node binary.
 
 use crate::harness::{ACCESS_TOKEN_TTL, PASSWORD, Pair, REDIRECT_URI, USERNAME};
-use serde_json::Value;
+use base64::Engine;
+use mcp_authd::config::SigningAlgorithm;
+use mcp_authd::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType};
+use mcp_authd::store::{ClientSource, NewClient};
+use mcp_authd::tokens::signing_key::KeyMaterial;
+use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 
-#[tokio::test]
-#[ignore = "needs Node.js and the TypeScript SDK: run scripts/e2e.sh"]
-async fn typescript_sdk_walks_the_whole_flow_with_dynamic_registration() {
-    let pair = Pair::start(|_| {}).await;
+/// Runs `script` from `examples/ts-client` under Node.js with `env`; returns its JSON report
+/// (the last line of its output).
+async fn run_node(script: &str, env: &[(&str, String)]) -> Value {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ts-client");
     assert!(
         dir.join("node_modules/@modelcontextprotocol/sdk").is_dir(),
@@ -21,25 +26,38 @@ async fn typescript_sdk_walks_the_whole_flow_with_dynamic_registration() {
     );
     let node = std::env::var("E2E_NODE").unwrap_or_else(|_| "node".to_owned());
     let run = tokio::process::Command::new(&node)
-        .arg("walk.mjs")
+        .arg(script)
         .current_dir(&dir)
-        .env("E2E_MCP_URL", &pair.mcp_url)
-        .env("E2E_ISSUER", &pair.issuer)
-        .env("E2E_USERNAME", USERNAME)
-        .env("E2E_PASSWORD", PASSWORD)
-        .env("E2E_REDIRECT_URI", REDIRECT_URI)
-        .env("E2E_ACCESS_TOKEN_TTL", ACCESS_TOKEN_TTL.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(90), run)
         .await
-        .expect("the TypeScript walk finishes within 90 s")
+        .unwrap_or_else(|_| panic!("{script} finishes within 90 s"))
         .unwrap_or_else(|e| panic!("cannot run {node}: {e}"));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "walk.mjs failed:\n{stderr}");
+    assert!(output.status.success(), "{script} failed:\n{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("walk.mjs printed no report ({e}):\n{stdout}\n{stderr}"));
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{script} printed no report ({e}):\n{stdout}\n{stderr}"))
+}
+
+#[tokio::test]
+#[ignore = "needs Node.js and the TypeScript SDK: run scripts/e2e.sh"]
+async fn typescript_sdk_walks_the_whole_flow_with_dynamic_registration() {
+    let pair = Pair::start(|_| {}).await;
+    let report = run_node(
+        "walk.mjs",
+        &[
+            ("E2E_MCP_URL", pair.mcp_url.clone()),
+            ("E2E_ISSUER", pair.issuer.clone()),
+            ("E2E_USERNAME", USERNAME.to_owned()),
+            ("E2E_PASSWORD", PASSWORD.to_owned()),
+            ("E2E_REDIRECT_URI", REDIRECT_URI.to_owned()),
+            ("E2E_ACCESS_TOKEN_TTL", ACCESS_TOKEN_TTL.to_string()),
+        ],
+    )
+    .await;
 
     // Discovery led the SDK to mcp-authd, which it registered with; PKCE and RFC 8707.
     let client_id = report["client_id"].as_str().unwrap();
@@ -79,4 +97,65 @@ async fn typescript_sdk_walks_the_whole_flow_with_dynamic_registration() {
         status, 400,
         "replaying a spent token revokes its successors"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs Node.js and the TypeScript SDK: run scripts/e2e.sh"]
+async fn typescript_sdk_private_key_jwt_provider_gets_a_machine_token() {
+    let pair = Pair::start(|_| {}).await;
+    let key = KeyMaterial::generate(SigningAlgorithm::ES256).unwrap();
+    let client_id = "nightly-report";
+    let new = NewClient {
+        id: client_id.to_owned(),
+        settings: ClientSettings {
+            name: "Nightly report".into(),
+            redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::ClientCredentials],
+            scope: None,
+            auth_method: AuthMethod::PrivateKeyJwt,
+        },
+        source: ClientSource::Cli,
+        secret_hash: None,
+        resource_server: false,
+        resources: Vec::new(),
+        keys: Some(ClientKeys::Jwks(json!({"keys": [key.material.jwk()]}))),
+        metadata: json!({}),
+        registration_token_hash: None,
+    };
+    let now = pair.state.clock.now();
+    pair.state.store.create_client(new, now).await.unwrap();
+    let der = base64::engine::general_purpose::STANDARD.encode(&key.pkcs8);
+    let lines: Vec<&str> = der
+        .as_bytes()
+        .chunks(64)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+
+    let report = run_node(
+        "machine.mjs",
+        &[
+            ("E2E_MCP_URL", pair.mcp_url.clone()),
+            ("E2E_ISSUER", pair.issuer.clone()),
+            ("E2E_CLIENT_ID", client_id.to_owned()),
+            ("E2E_PRIVATE_KEY_PEM", pem),
+        ],
+    )
+    .await;
+    // The token is the client's own, for the MCP server it discovered, with no person.
+    assert_eq!(report["whoami"]["client_id"], client_id);
+    assert_eq!(report["whoami"]["user"], client_id, "{report}");
+    let (status, _) = pair.call_mcp_with(report["access_token"].as_str()).await;
+    assert_eq!(status, 200, "the token works at the MCP server");
+    let used = pair
+        .state
+        .store
+        .find_client(client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(used.last_used_at.is_some());
 }
