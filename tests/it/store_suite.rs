@@ -1140,3 +1140,54 @@ async fn refresh_families_are_swept_past_their_absolute_lifetime_or_a_revocation
         "the family whose access token expired, and the live one at its absolute end"
     );
 }
+
+#[tokio::test]
+async fn a_client_assertion_id_is_accepted_once_even_under_concurrency_until_swept() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "signer").await;
+    client(&store, "other").await;
+    let barrier = Arc::new(Barrier::new(8));
+    let attempts: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .record_client_assertion("signer", "jti-1", NOW + 60)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for attempt in attempts {
+        accepted += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(accepted, 1, "one of eight racing uses wins");
+    assert!(
+        store
+            .record_client_assertion("other", "jti-1", NOW + 60)
+            .await
+            .unwrap(),
+        "ids are per client"
+    );
+    store
+        .record_client_assertion("signer", "jti-2", NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sweep_expired_client_assertions(NOW + 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        !store
+            .record_client_assertion("signer", "jti-1", NOW + 60)
+            .await
+            .unwrap(),
+        "an id is remembered until its assertion expires"
+    );
+}
