@@ -116,21 +116,24 @@ async fn a_chatgpt_shaped_document_signs_in_and_redeems_with_a_signed_assertion(
     let server = DocServer::start().await;
     let id = server.url("/oauth/chatgpt.json");
     let jwks_uri = server.url("/oauth/jwks.json");
-    // What ChatGPT publishes: both methods, private_key_jwt first, keys at a jwks_uri.
+    // What ChatGPT publishes: private_key_jwt with an RS256 key at a jwks_uri, and (in
+    // newer documents) both methods listed.
     server.set(
         &id,
         Reply::json(&json!({
             "client_id": id,
+            "client_uri": "https://chatgpt.com/",
             "client_name": "ChatGPT",
             "redirect_uris": [REDIRECT],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "private_key_jwt",
             "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
+            "token_endpoint_auth_signing_alg": "RS256",
             "jwks_uri": jwks_uri,
         })),
     );
-    let signing = key(SigningAlgorithm::ES256);
+    let signing = key(SigningAlgorithm::RS256);
     server.set(&jwks_uri, Reply::json(&jwks(&[&signing])));
     let app = app_with(&server, &[&id, &jwks_uri], Clock::system(), notes).await;
     create_user(&app, "alice").await;
