@@ -1191,3 +1191,305 @@ async fn a_client_assertion_id_is_accepted_once_even_under_concurrency_until_swe
         "an id is remembered until its assertion expires"
     );
 }
+
+#[tokio::test]
+async fn a_session_is_found_until_it_expires_or_is_deleted_or_its_person_disabled() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
+    store
+        .create_session("s1", &alice.id, NOW, NOW + 600)
+        .await
+        .unwrap();
+    store
+        .create_session("s2", &alice.id, NOW, NOW + 600)
+        .await
+        .unwrap();
+
+    let found = store.find_session("s1", NOW + 1).await.unwrap().unwrap();
+    assert_eq!(found.user.id, alice.id);
+    assert_eq!(found.auth_time, NOW);
+    assert_eq!(found.expires_at, NOW + 600);
+    assert!(store.find_session("s1", NOW + 600).await.unwrap().is_none());
+    assert!(store.find_session("nope", NOW).await.unwrap().is_none());
+
+    store.delete_session("s1").await.unwrap();
+    assert!(store.find_session("s1", NOW + 1).await.unwrap().is_none());
+    assert!(store.find_session("s2", NOW + 1).await.unwrap().is_some());
+
+    store.set_user_disabled("alice", true, NOW).await.unwrap();
+    assert!(store.find_session("s2", NOW + 1).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_pending_request_is_bound_to_its_browser_and_consumed_once() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    store
+        .insert_pending_request("r1", "browser-a", "c1", r#"{"state":"x"}"#, NOW, NOW + 600)
+        .await
+        .unwrap();
+
+    let json = store
+        .find_pending_request("r1", "browser-a", NOW)
+        .await
+        .unwrap();
+    assert_eq!(json.as_deref(), Some(r#"{"state":"x"}"#));
+    assert!(
+        store
+            .find_pending_request("r1", "browser-b", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .consume_pending_request("r1", "browser-b", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_pending_request("r1", "browser-a", NOW + 600)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let first = store
+        .consume_pending_request("r1", "browser-a", NOW)
+        .await
+        .unwrap();
+    assert_eq!(first.as_deref(), Some(r#"{"state":"x"}"#));
+    assert!(
+        store
+            .consume_pending_request("r1", "browser-a", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_pending_request("r1", "browser-a", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_expired_pending_request_is_not_consumed() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    store
+        .insert_pending_request("r1", "b", "c1", "{}", NOW, NOW + 10)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .consume_pending_request("r1", "b", NOW + 10)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_grant_widens_its_scopes_and_is_found_listed_and_revoked() {
+    use mcp_authd::store::GrantFilter;
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    client(&store, "c2").await;
+    let alice = store.create_user("alice", "h", NOW).await.unwrap();
+    let bob = store.create_user("bob", "h", NOW).await.unwrap();
+    let res = "https://mcp.example.com/mcp";
+
+    let first = store
+        .upsert_grant(&alice.id, "c1", res, &["read".into()], NOW)
+        .await
+        .unwrap();
+    assert_eq!(first.scope, "read");
+    let widened = store
+        .upsert_grant(
+            &alice.id,
+            "c1",
+            res,
+            &["write".into(), "read".into()],
+            NOW + 5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        widened.id, first.id,
+        "one grant per person, client and resource"
+    );
+    assert_eq!(widened.scope, "read write");
+    assert_eq!(widened.updated_at, NOW + 5);
+    assert_eq!(widened.created_at, NOW);
+
+    let found = store
+        .find_grant(&alice.id, "c1", res)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.scope, "read write");
+    assert!(
+        store
+            .find_grant(&alice.id, "c2", res)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let by_id = store.find_grant_by_id(&first.id).await.unwrap().unwrap();
+    assert_eq!(by_id.user_id, alice.id);
+
+    let other = store
+        .upsert_grant(&bob.id, "c2", res, &["read".into()], NOW + 1)
+        .await
+        .unwrap();
+    let all = store.list_grants(&GrantFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let mine = store
+        .list_grants(&GrantFilter {
+            user_id: Some(alice.id.clone()),
+            client_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].username, "alice");
+    assert_eq!(mine[0].client_name, "Inspector");
+    let theirs = store
+        .list_grants(&GrantFilter {
+            user_id: None,
+            client_id: Some("c2".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].grant.id, other.id);
+
+    let revoked = store
+        .revoke_grants(&[first.id.clone(), "missing".into()], NOW + 9)
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1);
+    assert!(store.find_grant_by_id(&first.id).await.unwrap().is_none());
+    assert!(store.find_grant_by_id(&other.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn revoking_a_grant_ends_its_refresh_family_and_access_token() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let alice = store.create_user("alice", "h", NOW).await.unwrap();
+    let grant = store
+        .upsert_grant(
+            &alice.id,
+            "c1",
+            "https://mcp.example.com/mcp",
+            &["read".into()],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let mut token = refresh("c1", &alice.id, "rt-1", "fam-1");
+    token.grant_id = Some(grant.id.clone());
+    let jti = token.access_jti.clone();
+    store.insert_refresh_token(&token).await.unwrap();
+
+    store.revoke_grants(&[grant.id], NOW + 1).await.unwrap();
+    assert!(
+        store
+            .find_refresh_token(&opaque::hash("rt-1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.is_access_token_revoked(&jti).await.unwrap());
+}
+
+#[tokio::test]
+async fn audit_events_are_listed_oldest_first_filtered_limited_and_pruned() {
+    use mcp_authd::store::{AuditFilter, NewAuditRecord};
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    for (at, kind, user) in [
+        (NOW, "login_failed", Some("u1")),
+        (NOW + 1, "login", Some("u2")),
+        (NOW + 2, "client_registered", None),
+        (NOW + 3, "login", Some("u1")),
+    ] {
+        store
+            .insert_audit_event(&NewAuditRecord {
+                at,
+                kind,
+                user_id: user,
+                client_id: user.map(|_| "c1"),
+                ip: Some("192.0.2.1"),
+                detail: "{}",
+            })
+            .await
+            .unwrap();
+    }
+    let all = store
+        .list_audit_events(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<_> = all.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["login_failed", "login", "client_registered", "login"]
+    );
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(all[0].ip.as_deref(), Some("192.0.2.1"));
+
+    let newest_two = store
+        .list_audit_events(&AuditFilter {
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        newest_two.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [NOW + 2, NOW + 3]
+    );
+    let u1 = store
+        .list_audit_events(&AuditFilter {
+            user_id: Some("u1".into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(u1.len(), 2);
+    let since = store
+        .list_audit_events(&AuditFilter {
+            since: Some(NOW + 2),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(since.len(), 2);
+
+    assert_eq!(store.delete_audit_events_before(NOW + 2).await.unwrap(), 2);
+    let left = store
+        .list_audit_events(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2);
+    assert_eq!(left[0].at, NOW + 2);
+}
