@@ -15,6 +15,7 @@ mod helpers;
 mod instances;
 mod introspection;
 mod keys;
+mod layers;
 mod limits;
 mod metadata;
 mod ops;
