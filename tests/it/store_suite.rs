@@ -4,8 +4,8 @@
 use crate::helpers::TestDb;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
-    AuthorizationCode, ClientSource, ClientUpdate, CodeRedemption, NewAuthorizationCode, NewClient,
-    NewRefreshToken, Store, StoreError,
+    AuthorizationCode, ClientSource, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode,
+    NewClient, NewRefreshToken, Store, StoreError, User,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;
@@ -51,6 +51,23 @@ fn code(client_id: &str, user_id: &str, secret: &str) -> NewAuthorizationCode {
         auth_time: NOW,
         expires_at: NOW + 60,
     }
+}
+
+/// Client `c1`, person alice, and her grant of `read` on one MCP server to it.
+async fn alice_granted_c1(store: &Store) -> (User, Grant) {
+    client(store, "c1").await;
+    let alice = store.create_user("alice", "h", NOW).await.unwrap();
+    let grant = store
+        .upsert_grant(
+            &alice.id,
+            "c1",
+            "https://mcp.example.com/mcp",
+            &["read".into()],
+            NOW,
+        )
+        .await
+        .unwrap();
+    (alice, grant)
 }
 
 fn refresh(client_id: &str, user_id: &str, secret: &str, family: &str) -> NewRefreshToken {
@@ -318,18 +335,7 @@ async fn a_code_is_consumed_once_and_not_after_expiry() {
 async fn redeeming_a_code_stores_its_refresh_family_and_touches_its_grant_at_once() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    client(&store, "c1").await;
-    let user = store.create_user("alice", "h", NOW).await.unwrap();
-    let grant = store
-        .upsert_grant(
-            &user.id,
-            "c1",
-            "https://mcp.example.com/mcp",
-            &["read".into()],
-            NOW,
-        )
-        .await
-        .unwrap();
+    let (user, grant) = alice_granted_c1(&store).await;
     let mut new = code("c1", &user.id, "code-1");
     new.grant_id = Some(grant.id.clone());
     store.insert_code(&new, NOW).await.unwrap();
@@ -1386,18 +1392,7 @@ async fn a_grant_widens_its_scopes_and_is_found_listed_and_revoked() {
 async fn revoking_a_grant_ends_its_refresh_family_and_access_token() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    client(&store, "c1").await;
-    let alice = store.create_user("alice", "h", NOW).await.unwrap();
-    let grant = store
-        .upsert_grant(
-            &alice.id,
-            "c1",
-            "https://mcp.example.com/mcp",
-            &["read".into()],
-            NOW,
-        )
-        .await
-        .unwrap();
+    let (alice, grant) = alice_granted_c1(&store).await;
     let mut token = refresh("c1", &alice.id, "rt-1", "fam-1");
     token.grant_id = Some(grant.id.clone());
     let jti = token.access_jti.clone();
