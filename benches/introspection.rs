@@ -8,15 +8,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mcp_authd::clock::Clock;
+use mcp_authd::app::introspect::revoked::REFRESH_INTERVAL;
+use mcp_authd::app::introspect::{Caller, introspect};
+use mcp_authd::app::token::{AccessGrant, mint_access_token};
 use mcp_authd::config::Overrides;
-use mcp_authd::grants::{AccessGrant, mint_access_token};
-use mcp_authd::introspection::revoked::REFRESH_INTERVAL;
-use mcp_authd::introspection::{Caller, introspect};
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::secret::Secret;
 use mcp_authd::server::build_state;
 use mcp_authd::store::{ClientSource, NewClient, NewRefreshToken};
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;
 use std::hint::black_box;
 

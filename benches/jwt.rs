@@ -5,10 +5,10 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{EncodingKey, Header};
-use mcp_authd::clock::Clock;
 use mcp_authd::config::{Config, SigningAlgorithm};
-use mcp_authd::secret::Secret;
 use mcp_authd::store::Store;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::keyring::Keyring;
 use mcp_authd::tokens::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm};

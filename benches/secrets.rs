@@ -9,7 +9,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use mcp_authd::config::Config;
 use mcp_authd::oauth::metadata::authorization_server_metadata;
-use mcp_authd::password;
+use mcp_authd::support::password;
 use mcp_authd::tokens::opaque;
 use std::hint::black_box;
 

@@ -11,10 +11,10 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::secret::Secret;
 use mcp_authd::store::{
     ClientSource, CodeRedemption, NewAuthorizationCode, NewClient, NewRefreshToken, Store,
 };
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;
 use std::time::{Duration, Instant};
 

@@ -1,12 +1,12 @@
 //! Start-up and shutdown: open the store, build state, bind, serve until a signal.
 
-use crate::clock::Clock;
+use crate::app::introspect::revoked;
+use crate::app::state::AppState;
 use crate::config::Config;
 use crate::http;
-use crate::introspection::revoked;
-use crate::secret::redact_database_url;
-use crate::state::AppState;
 use crate::store::Store;
+use crate::support::clock::Clock;
+use crate::support::secret::redact_database_url;
 use crate::tokens::keyring::Keyring;
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -86,7 +86,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let key_refresher = state.keys.spawn_refresher(state.keys.poll_interval()).await;
     tracing::info!(%issuer, %listen, store = state.store.backend_name(), "mcp-authd is serving");
-    let sweeps = crate::maintenance::spawn(state.clone());
+    let sweeps = crate::app::sweeps::spawn(state.clone());
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

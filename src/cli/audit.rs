@@ -2,10 +2,10 @@
 
 use super::Context;
 use super::output::table;
-use crate::audit::AuditEvent;
-use crate::clock::format_utc as timestamp;
+use crate::app::audit::AuditEvent;
 use crate::config::Seconds;
 use crate::store::{AuditFilter, AuditRecord};
+use crate::support::clock::format_utc as timestamp;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
@@ -52,7 +52,7 @@ impl Context {
         {
             event = event.with("os_user", who);
         }
-        crate::audit::record(&self.store, &self.clock, &event).await;
+        crate::app::audit::record(&self.store, &self.clock, &event).await;
     }
 }
 

@@ -2,11 +2,11 @@
 
 use super::Context;
 use super::output::table;
-use crate::audit::{AuditEvent, AuditKind};
-use crate::clock::format_utc as timestamp;
+use crate::app::audit::{AuditEvent, AuditKind};
 use crate::config::is_acceptable_resource_uri;
 use crate::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType, check_keys};
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
+use crate::support::clock::format_utc as timestamp;
 use crate::tokens::opaque;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Subcommand};
@@ -414,7 +414,7 @@ async fn update(ctx: &Context, args: UpdateArgs) -> anyhow::Result<()> {
     };
 
     let (secret, secret_hash) =
-        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
+        crate::app::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: args.resource_server,

@@ -2,9 +2,9 @@
 
 use super::Context;
 use super::output::table;
-use crate::audit::{AuditEvent, AuditKind};
-use crate::clock::format_utc as timestamp;
+use crate::app::audit::{AuditEvent, AuditKind};
 use crate::store::{GrantFilter, GrantListing};
+use crate::support::clock::format_utc as timestamp;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 

@@ -2,8 +2,8 @@
 
 use super::Context;
 use super::output::table;
-use crate::clock::format_utc as timestamp;
 use crate::config::JWKS_MAX_AGE_SECONDS;
+use crate::support::clock::format_utc as timestamp;
 use crate::tokens::keyring::{
     KeyInfo, Keyring, REFRESH_INTERVAL_SECONDS, RotationKind, RotationOutcome,
 };

@@ -12,10 +12,10 @@ mod resources;
 mod tokens;
 mod users;
 
-use crate::clock::Clock;
 use crate::config::{self, Config, Overrides};
 use crate::server;
 use crate::store::Store;
+use crate::support::clock::Clock;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -115,7 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
     };
     let config = config::load(&overrides, env)?;
-    crate::telemetry::init(&config.log);
+    crate::support::telemetry::init(&config.log);
     let out = Output::new(cli.json);
     match cli.command {
         Command::Serve(_) => server::run(config).await,

@@ -2,9 +2,9 @@
 //! a person or a client.
 
 use super::Context;
-use crate::audit::{AuditEvent, AuditKind};
-use crate::introspection::{self, Caller, Introspection};
-use crate::state::AppState;
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::introspect::{self, Caller, Introspection};
+use crate::app::state::AppState;
 use crate::store::RevocationCounts;
 use crate::tokens::keyring::Keyring;
 use anyhow::{Context as _, bail};
@@ -75,7 +75,7 @@ pub async fn run(ctx: &Context, command: TokensCommand) -> anyhow::Result<()> {
                 keys,
             )?;
             // A fresh state has read no revocations yet, so every check asks the database.
-            let answer = introspection::introspect(&state, Caller::Operator, &token).await?;
+            let answer = introspect::introspect(&state, Caller::Operator, &token).await?;
             ctx.out.data(&answer, || text(&answer))
         }
         TokensCommand::Revoke(RevokeArgs {
@@ -175,13 +175,13 @@ fn text(answer: &Introspection) -> String {
         "exp",
         answer
             .exp
-            .map(|t| format!("{t} ({} UTC)", crate::clock::format_utc(t))),
+            .map(|t| format!("{t} ({} UTC)", crate::support::clock::format_utc(t))),
     );
     add(
         "iat",
         answer
             .iat
-            .map(|t| format!("{t} ({} UTC)", crate::clock::format_utc(t))),
+            .map(|t| format!("{t} ({} UTC)", crate::support::clock::format_utc(t))),
     );
     add("sub", answer.sub.clone());
     add("aud", answer.aud.clone());

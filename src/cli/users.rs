@@ -3,9 +3,9 @@
 use super::Context;
 use super::output::table;
 use super::password_input::read_new_password;
-use crate::clock::format_utc as timestamp;
-use crate::password;
 use crate::store::User;
+use crate::support::clock::format_utc as timestamp;
+use crate::support::password;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 

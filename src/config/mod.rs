@@ -10,7 +10,7 @@ pub use load::{ConfigError, Overrides, load};
 pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
 
 use crate::oauth::redirect_uri::is_loopback_host;
-use crate::secret::Secret;
+use crate::support::secret::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;

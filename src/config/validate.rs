@@ -1,8 +1,8 @@
 //! Start-up checks that turn a well-typed but wrong configuration into a message naming the key.
 
 use super::{Config, ConfigError, RegistrationMode};
-use crate::net::IpNet;
 use crate::oauth::{redirect_uri::is_loopback_host, scope};
+use crate::support::net::IpNet;
 use crate::tokens::keyring::REFRESH_INTERVAL_SECONDS;
 use base64::Engine;
 use std::collections::HashSet;

@@ -8,9 +8,9 @@ use super::pages::{
     ConsentPage, LeavingPage, LoginPage, PageResponse, ScopeView, error_page, page,
     with_page_headers,
 };
-use super::rate_limit::{RetryAfter, network_key};
-use crate::audit::{AuditEvent, AuditKind};
-use crate::clients::resolve_client;
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::clients::resolve_client;
+use crate::app::state::AppState;
 use crate::oauth::authorize::{
     self, AuthorizationRequest, Prompt, RedirectError, UntrustedRequest,
 };
@@ -18,9 +18,9 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::oauth::redirect_uri::is_loopback_host;
 use crate::oauth::resource;
-use crate::password;
-use crate::state::AppState;
 use crate::store::{Client, NewAuthorizationCode, Session, StoreError};
+use crate::support::password;
+use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};

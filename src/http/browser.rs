@@ -4,7 +4,7 @@
 //! deployment serves any step of a sign-in (tests/it/instances.rs walks one across two).
 
 use super::cookies::{BROWSER, CookieJar, SESSION};
-use crate::state::AppState;
+use crate::app::state::AppState;
 use crate::store::{Session, StoreError};
 use crate::tokens::opaque;
 use axum::http::{HeaderMap, HeaderValue, header};

@@ -3,12 +3,12 @@
 //! enforcing the registered method.
 
 use super::error::ApiError;
-use crate::clients::assertion::{AssertionFailure, check_assertion};
-use crate::clients::{resolve_client, stored_client};
+use crate::app::clients::assertion::{AssertionFailure, check_assertion};
+use crate::app::clients::{resolve_client, stored_client};
+use crate::app::state::AppState;
 use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
-use crate::state::AppState;
 use crate::store::Client;
 use crate::tokens::client_assertion::{self, ASSERTION_TYPE};
 use crate::tokens::opaque;

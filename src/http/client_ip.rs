@@ -1,9 +1,9 @@
 //! The client's IP address: the TCP peer, or what a trusted reverse proxy says it forwarded.
 
 use super::error::ApiError;
-use crate::net::IpNet;
+use crate::app::state::AppState;
 use crate::oauth::error::OAuthError;
-use crate::state::AppState;
+use crate::support::net::IpNet;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;

@@ -1,7 +1,9 @@
 //! The JSON error surface (RFC 6749 5.2) shared by every JSON endpoint.
 
+use crate::app::store_failure;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::store::StoreError;
+use crate::support::rate_limit::RetryAfter;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -35,18 +37,6 @@ impl From<OAuthError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         store_failure(&error).into()
-    }
-}
-
-/// Logs a storage failure in full and returns the client-safe error for it: 503 when the
-/// database is unreachable (so clients retry), 500 otherwise.
-pub fn store_failure(error: &StoreError) -> OAuthError {
-    if error.is_unavailable() {
-        tracing::warn!(%error, "database unavailable");
-        OAuthError::unavailable()
-    } else {
-        tracing::error!(%error, "storage failure");
-        OAuthError::server_error()
     }
 }
 
@@ -86,6 +76,22 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
+        response
+    }
+}
+
+impl RetryAfter {
+    /// A JSON 429 answer with `Retry-After`, saying what was limited (`what` is client-safe).
+    pub fn into_json_response(self, what: &str) -> Response {
+        let error = OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            format!("{what}; retry after {} seconds", self.0),
+        );
+        let mut response = ApiError::from(error).into_response();
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(self.0));
         response
     }
 }

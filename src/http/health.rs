@@ -1,6 +1,6 @@
 //! `/healthz` (the process is up) and `/readyz` (the database answers).
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use std::time::Duration;

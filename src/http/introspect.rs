@@ -3,9 +3,9 @@
 use super::client_auth::{self, Lookup};
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
-use crate::introspection::{self, Caller};
+use crate::app::introspect::{self, Caller};
+use crate::app::state::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -29,7 +29,7 @@ pub async fn introspect(
     }
     let client = client_auth::authenticate(&state, &headers, &params, Lookup::StoredOnly).await?;
     let token = params.require("token")?;
-    let answer = introspection::introspect(&state, Caller::Client(&client), token).await?;
+    let answer = introspect::introspect(&state, Caller::Client(&client), token).await?;
     tracing::debug!(client_id = %client.id, active = answer.active, "token introspected");
     let mut response = Json(&answer).into_response();
     no_store(&mut response);

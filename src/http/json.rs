@@ -14,18 +14,6 @@ use serde::de::DeserializeOwned;
 /// answers `invalid_client_metadata`) takes `Result<JsonBody<T>, ApiError>` and recodes it.
 pub struct JsonBody<T>(pub T);
 
-/// Whether the `Content-Type` names JSON, parameters such as `charset` allowed.
-pub(crate) fn is_json(content_type: &str) -> bool {
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    media_type == "application/json"
-        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
-}
-
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
@@ -35,7 +23,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !is_json(content_type) {
+        if !strict_json::is_json_media_type(content_type) {
             return Err(OAuthError::invalid_request("the body must be application/json").into());
         }
         let body = Bytes::from_request(request, state)
@@ -60,28 +48,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::is_json;
-
-    #[test]
-    fn json_media_types() {
-        assert!(is_json("application/json"));
-        assert!(is_json("Application/JSON; charset=utf-8"));
-        assert!(is_json("application/merge-patch+json"));
-        assert!(!is_json("text/plain"));
-        assert!(!is_json("application/x-www-form-urlencoded"));
-        assert!(!is_json(""));
-    }
-}
-
-#[cfg(test)]
 mod properties {
     //! Any content type and any body: JSON is accepted exactly when it is JSON under a JSON
     //! media type, and every refusal is `invalid_request`.
 
-    use super::{JsonBody, is_json};
+    use super::JsonBody;
     use crate::http::form::properties::{content_type, extract};
     use crate::oauth::error::ErrorCode;
+    use crate::oauth::strict_json::is_json_media_type as is_json;
     use crate::testing::proptest_config;
     use proptest::collection::vec;
     use proptest::prelude::*;

@@ -1,8 +1,8 @@
 //! `/jwks.json`: the public keys resource servers verify access tokens with (current, next,
 //! and retired keys whose tokens may still be alive), served from pre-built bytes.
 
+use crate::app::state::AppState;
 use crate::config::JWKS_CACHE_CONTROL;
-use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;

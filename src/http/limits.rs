@@ -5,8 +5,8 @@
 
 use super::error::ApiError;
 use super::pages::error_page;
+use crate::app::state::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;

@@ -4,7 +4,7 @@
 //! hyper-util directly, the way `axum::serve` does it.
 
 use super::head_deadline::HeadDeadline;
-use crate::state::AppState;
+use crate::app::state::AppState;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;

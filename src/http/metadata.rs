@@ -1,8 +1,8 @@
 //! `GET /.well-known/oauth-authorization-server` (RFC 8414), served from bytes built at start.
 
+use crate::app::state::AppState;
 use crate::config::Config;
 use crate::oauth::metadata::{authorization_server_metadata, well_known_paths};
-use crate::state::AppState;
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderValue, header};

@@ -19,12 +19,11 @@ pub mod listener;
 mod metadata;
 pub mod observe;
 mod pages;
-pub mod rate_limit;
 mod register;
 mod revoke;
 mod token;
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;

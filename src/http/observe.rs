@@ -2,8 +2,8 @@
 //! and its count and latency in the metrics; plus the `/metrics` endpoint itself.
 
 use super::client_ip::client_ip;
-use crate::metrics::Scrape;
-use crate::state::AppState;
+use crate::app::state::AppState;
+use crate::support::metrics::Scrape;
 use crate::tokens::opaque;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};

@@ -1,7 +1,7 @@
 //! The HTML surface: askama templates, the security headers every page carries, and the
 //! error page shown when a request cannot be trusted enough to redirect.
 
-use super::error::store_failure;
+use crate::app::store_failure;
 use crate::oauth::error::ErrorCode;
 use crate::store::StoreError;
 use askama::Template;

@@ -4,16 +4,16 @@
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::json::JsonBody;
-use super::rate_limit::network_key;
-use crate::audit::{AuditEvent, AuditKind};
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::state::AppState;
 use crate::config::RegistrationMode;
 use crate::oauth::client::{ClientKeys, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::registration::{
     MAX_BODY_BYTES, Registration, parse_registration, refuse_unapproved_machine_grant,
 };
-use crate::state::AppState;
 use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
+use crate::support::rate_limit::network_key;
 use crate::tokens::opaque;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -293,7 +293,7 @@ async fn update(
     .map_err(error)?;
 
     let (new_secret, secret_hash) =
-        crate::clients::secret_transition(client.settings.auth_method, settings.auth_method);
+        crate::app::clients::secret_transition(client.settings.auth_method, settings.auth_method);
     let update = ClientUpdate {
         settings: Some(settings),
         resource_server: None,

@@ -3,8 +3,8 @@
 use super::client_auth::{self, Lookup};
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
-use crate::revocation::{self, Revoked};
-use crate::state::AppState;
+use crate::app::revoke::{self, Revoked};
+use crate::app::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ pub async fn revoke(
 ) -> Result<Response, ApiError> {
     let client = client_auth::authenticate(&state, &headers, &params, Lookup::StoredOnly).await?;
     let token = params.require("token")?;
-    let revoked = revocation::revoke(&state, &client, token).await?;
+    let revoked = revoke::revoke(&state, &client, token).await?;
     if revoked != Revoked::Nothing {
         tracing::info!(client_id = %client.id, what = ?revoked, "token revoked by its client");
     }

@@ -5,12 +5,12 @@ use super::client_auth::{self, Lookup};
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
-use super::rate_limit::network_key;
-use crate::grants::{self, GrantError};
+use crate::app::state::AppState;
+use crate::app::token::{self, GrantError};
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
-use crate::state::AppState;
+use crate::support::rate_limit::network_key;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -72,11 +72,11 @@ async fn issue(
     }
     let result = match grant_type {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(state, &client, params).await
+            token::authorization_code::exchange(state, &client, params).await
         }
-        GrantType::RefreshToken => grants::refresh_token::exchange(state, &client, params).await,
+        GrantType::RefreshToken => token::refresh_token::exchange(state, &client, params).await,
         GrantType::ClientCredentials => {
-            grants::client_credentials::exchange(state, &client, params).await
+            token::client_credentials::exchange(state, &client, params).await
         }
     };
     match result {

@@ -24,7 +24,7 @@ pub use sessions::Session;
 pub use signing_keys::{KeyChanges, NewSigningKey, StoredSigningKey};
 pub use users::User;
 
-use crate::secret::{Secret, redact_database_url};
+use crate::support::secret::{Secret, redact_database_url};
 use sqlite_connections::SqliteConnections;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1,7 +1,7 @@
 //! What operators watch: connection-pool usage and row counts for the metrics endpoint.
 
 use super::{Backend, Store, StoreResult, read_pool};
-use crate::metrics::PoolUsage;
+use crate::support::metrics::PoolUsage;
 use sqlx::PgPool;
 
 fn usage(pool: &'static str, p: &PgPool) -> PoolUsage {

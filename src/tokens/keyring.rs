@@ -15,10 +15,10 @@
 use super::access_token::AccessTokenClaims;
 use super::key_encryption::KeyEncryptionKey;
 use super::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm, parse_algorithm};
-use crate::audit::{AuditEvent, AuditKind};
-use crate::clock::Clock;
+use crate::app::audit::{AuditEvent, AuditKind};
 use crate::config::{Config, SigningAlgorithm};
 use crate::store::{KeyChanges, NewSigningKey, Store, StoreError, StoredSigningKey};
+use crate::support::clock::Clock;
 use bytes::Bytes;
 use serde::Serialize;
 use std::sync::{Arc, RwLock};
@@ -547,7 +547,7 @@ impl Keyring {
         let event = AuditEvent::new(AuditKind::KeyRotated)
             .with("kid", kid)
             .with("rotation", kind);
-        crate::audit::record(&self.0.store, &self.0.clock, &event).await;
+        crate::app::audit::record(&self.0.store, &self.0.clock, &event).await;
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

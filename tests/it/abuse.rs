@@ -3,11 +3,11 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::clock::Clock;
 use mcp_authd::config::RegistrationMode;
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
-use mcp_authd::secret::Secret;
 use mcp_authd::store::ClientUpdate;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,12 +3,12 @@
 
 use crate::flow::{Pkce, authorize_url};
 use crate::helpers::TestApp;
-use mcp_authd::clients::resolve_client;
-use mcp_authd::clock::Clock;
+use mcp_authd::app::clients::resolve_client;
 use mcp_authd::config::{Config, Seconds};
 use mcp_authd::oauth::client::AuthMethod;
 use mcp_authd::oauth::error::{ErrorCode, OAuthError};
 use mcp_authd::store::{Client, ClientSource};
+use mcp_authd::support::clock::Clock;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -451,7 +451,7 @@ async fn unused_document_clients_are_swept_like_unused_registrations() {
     let store = &app.state.store;
     store.mark_client_used(&used, NOW).await.unwrap();
     clock.advance(app.state.config.registration.unused_client_ttl.as_i64() + 1);
-    let swept = mcp_authd::maintenance::sweep_unused_clients(&app.state)
+    let swept = mcp_authd::app::sweeps::sweep_unused_clients(&app.state)
         .await
         .unwrap();
     assert_eq!(swept, 1);

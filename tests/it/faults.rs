@@ -6,10 +6,10 @@
 
 use crate::flow::{PASSWORD, Pkce, REDIRECT};
 use crate::helpers::{TestApp, TestDb, test_config};
-use mcp_authd::clock::Clock;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::secret::Secret;
 use mcp_authd::store::{ClientSource, NewAuthorizationCode, NewClient, Store};
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -119,7 +119,7 @@ impl Server {
 
 /// A person and a public client stored directly; returns the client id.
 async fn seed(store: &Store, now: i64) -> (String, String) {
-    let hash = mcp_authd::password::hash_blocking(PASSWORD).unwrap();
+    let hash = mcp_authd::support::password::hash_blocking(PASSWORD).unwrap();
     let user = store
         .create_user(&opaque::new_id(), &hash, now)
         .await

@@ -30,7 +30,7 @@ pub const REDIRECT: &str = "http://127.0.0.1:9999/callback";
 
 /// Creates a person with [`PASSWORD`].
 pub async fn create_user(app: &TestApp, username: &str) -> String {
-    let hash = mcp_authd::password::hash_blocking(PASSWORD).unwrap();
+    let hash = mcp_authd::support::password::hash_blocking(PASSWORD).unwrap();
     app.state
         .store
         .create_user(username, &hash, app.state.clock.now())

@@ -1,12 +1,12 @@
 //! Test harness: a fresh database per test (SQLite file, or PostgreSQL when
 //! `TEST_DATABASE_URL` is set) and the real server on a loopback port.
 
-use mcp_authd::clock::Clock;
+use mcp_authd::app::state::AppState;
 use mcp_authd::config::{Config, Overrides};
-use mcp_authd::secret::Secret;
 use mcp_authd::server;
-use mcp_authd::state::AppState;
 use mcp_authd::store::Store;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::net::TcpListener;

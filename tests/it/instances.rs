@@ -3,9 +3,9 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::clock::Clock;
 use mcp_authd::config::{Config, ResourceConfig};
-use mcp_authd::secret::Secret;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 
 const NOTES: &str = "https://notes.example/mcp";
 const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";

@@ -7,13 +7,13 @@ use crate::helpers::TestApp;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use mcp_authd::clock::Clock;
+use mcp_authd::app::introspect::revoked::{MAX_STALENESS, RevokedTokens};
+use mcp_authd::app::introspect::{self, Caller};
 use mcp_authd::config::{Config, ResourceConfig, SigningAlgorithm};
-use mcp_authd::introspection::revoked::{MAX_STALENESS, RevokedTokens};
-use mcp_authd::introspection::{self, Caller};
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
-use mcp_authd::secret::Secret;
 use mcp_authd::store::ClientUpdate;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::keyring::RotationKind;
 use mcp_authd::tokens::signing_key::KeyMaterial;
@@ -722,7 +722,7 @@ async fn expired_tokens_are_inactive_and_their_revocations_are_swept() {
     clock.advance(3_599);
     assert_eq!(heard(&app, &access).await["active"], true);
     assert_eq!(
-        mcp_authd::maintenance::sweep_revoked_access_tokens(&app.state)
+        mcp_authd::app::sweeps::sweep_revoked_access_tokens(&app.state)
             .await
             .unwrap(),
         0,
@@ -731,7 +731,7 @@ async fn expired_tokens_are_inactive_and_their_revocations_are_swept() {
     clock.advance(1);
     assert_eq!(heard(&app, &access).await, inactive());
     assert_eq!(
-        mcp_authd::maintenance::sweep_revoked_access_tokens(&app.state)
+        mcp_authd::app::sweeps::sweep_revoked_access_tokens(&app.state)
             .await
             .unwrap(),
         1
@@ -840,7 +840,7 @@ async fn the_revocation_list_answers_from_memory_while_fresh_and_asks_the_databa
     // And the in-process function the benchmark measures agrees with the endpoint.
     let (id, secret, token) = client_credentials_token(&app).await;
     let client = store.find_client(&id).await.unwrap().unwrap();
-    let answer = introspection::introspect(&app.state, Caller::Client(&client), &token)
+    let answer = introspect::introspect(&app.state, Caller::Client(&client), &token)
         .await
         .unwrap();
     assert!(answer.active);

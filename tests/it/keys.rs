@@ -5,9 +5,9 @@ use crate::helpers::{TestApp, TestDb, test_config};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use mcp_authd::clock::Clock;
 use mcp_authd::config::{Config, Seconds, SigningAlgorithm};
-use mcp_authd::secret::Secret;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::key_encryption::{KeyEncryptionKey, KeySource};
 use mcp_authd::tokens::keyring::{

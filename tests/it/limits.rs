@@ -4,7 +4,7 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::clock::Clock;
+use mcp_authd::support::clock::Clock;
 use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -158,7 +158,7 @@ async fn two_thousand_anonymous_authorize_gets_store_little_and_are_limited_per_
     assert!(grown < 256 * 1024, "the database grew by {grown} bytes");
 
     clock.advance(601);
-    let swept = mcp_authd::maintenance::sweep_expired(&app.state)
+    let swept = mcp_authd::app::sweeps::sweep_expired(&app.state)
         .await
         .unwrap();
     assert_eq!(swept.pending_requests, 31, "every stored request expires");

@@ -2,10 +2,10 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::audit::{AuditEvent, AuditKind};
-use mcp_authd::clock::Clock;
+use mcp_authd::app::audit::{AuditEvent, AuditKind};
 use mcp_authd::server;
 use mcp_authd::store::AuditFilter;
+use mcp_authd::support::clock::Clock;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -479,7 +479,7 @@ async fn the_sweep_prunes_audit_events_past_the_retention() {
         .audit(AuditEvent::new(AuditKind::GrantRevoked).with("n", 2))
         .await;
     clock.advance(2);
-    let pruned = mcp_authd::maintenance::sweep_audit_events(&app.state)
+    let pruned = mcp_authd::app::sweeps::sweep_audit_events(&app.state)
         .await
         .unwrap();
     assert_eq!(pruned, 2, "the first key's event and the first revocation");
@@ -638,7 +638,7 @@ async fn idle_and_slow_connections_are_closed_and_the_connection_cap_holds() {
 }
 
 /// Waits (at most 10 s) until `n` requests are being served.
-async fn wait_in_flight(state: &mcp_authd::state::AppState, n: i64) {
+async fn wait_in_flight(state: &mcp_authd::app::state::AppState, n: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while state.metrics.in_flight() < n {
         assert!(

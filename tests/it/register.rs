@@ -2,10 +2,10 @@
 //! clients send, the registration policy, and CORS.
 
 use crate::helpers::TestApp;
-use mcp_authd::clock::Clock;
 use mcp_authd::config::RegistrationMode;
-use mcp_authd::secret::Secret;
 use mcp_authd::store::ClientSource;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
@@ -589,14 +589,14 @@ async fn unused_dynamic_clients_are_swept_after_the_ttl() {
         .unwrap();
 
     assert_eq!(
-        mcp_authd::maintenance::sweep_unused_clients(&app.state)
+        mcp_authd::app::sweeps::sweep_unused_clients(&app.state)
             .await
             .unwrap(),
         0
     );
     clock.advance(app.state.config.registration.unused_client_ttl.as_i64() + 1);
     assert_eq!(
-        mcp_authd::maintenance::sweep_unused_clients(&app.state)
+        mcp_authd::app::sweeps::sweep_unused_clients(&app.state)
             .await
             .unwrap(),
         1

@@ -858,13 +858,13 @@ async fn one_refresh_token_fired_concurrently_yields_one_successor() {
 
 #[tokio::test]
 async fn two_instances_on_one_database_behave_as_one_server() {
-    let key = Some(mcp_authd::secret::Secret::new(
+    let key = Some(mcp_authd::support::secret::Secret::new(
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     ));
     let (key_a, key_b) = (key.clone(), key);
     let a = app_with(move |c| c.keys.encryption_key = key_a).await;
     let issuer = a.base_url.clone();
-    let b = TestApp::spawn_beside(&a, mcp_authd::clock::Clock::system(), move |c| {
+    let b = TestApp::spawn_beside(&a, mcp_authd::support::clock::Clock::system(), move |c| {
         c.keys.encryption_key = key_b;
         c.issuer = issuer;
         c.resources = a_resources();

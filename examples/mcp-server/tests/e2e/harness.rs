@@ -1,9 +1,9 @@
 //! mcp-authd and the example MCP server on loopback ports, configured for each other.
 
-use mcp_authd::clock::Clock;
+use mcp_authd::app::state::AppState;
 use mcp_authd::config::{Config, Overrides, ResourceConfig, Seconds};
-use mcp_authd::secret::Secret;
-use mcp_authd::state::AppState;
+use mcp_authd::support::clock::Clock;
+use mcp_authd::support::secret::Secret;
 use mcp_authd_example_server::Settings;
 use serde_json::Value;
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl Pair {
         let state = mcp_authd::server::build_state(config, Clock::system())
             .await
             .unwrap();
-        let hash = mcp_authd::password::hash_blocking(PASSWORD).unwrap();
+        let hash = mcp_authd::support::password::hash_blocking(PASSWORD).unwrap();
         state
             .store
             .create_user(USERNAME, &hash, state.clock.now())

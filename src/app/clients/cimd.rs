@@ -6,10 +6,10 @@
 
 use super::single_flight::SingleFlight;
 use crate::config::CimdConfig;
-use crate::net::is_public_unicast;
 use crate::oauth::cimd::{cache_ttl, check_document_url, host_matches, parse_document};
 use crate::oauth::client::ClientKeys;
 use crate::oauth::registration::Registration;
+use crate::support::net::is_public_unicast;
 use anyhow::Context as _;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header;
@@ -414,7 +414,7 @@ impl CimdFetcher {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !crate::http::json::is_json(content_type) {
+        if !crate::oauth::strict_json::is_json_media_type(content_type) {
             return Err(format!("the {what} is not served as application/json"));
         }
         let cache_control = response

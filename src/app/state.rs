@@ -1,16 +1,17 @@
 //! `AppState`: what every request handler shares, built once by `server::build_state`.
 
-use crate::clients::cimd::CimdFetcher;
-use crate::clients::single_flight::SingleFlight;
-use crate::clock::Clock;
+use crate::app::audit::{self, AuditEvent};
+use crate::app::clients::cimd::CimdFetcher;
+use crate::app::clients::single_flight::SingleFlight;
+use crate::app::introspect::principals::{self, Principals};
+use crate::app::introspect::revoked::{self, RevokedTokens};
 use crate::config::Config;
-use crate::http::rate_limit::RateLimiter;
-use crate::introspection::principals::{self, Principals};
-use crate::introspection::revoked::{self, RevokedTokens};
-use crate::metrics::Metrics;
-use crate::net::IpNet;
 use crate::oauth::error::OAuthError;
 use crate::store::{Client, Store};
+use crate::support::clock::Clock;
+use crate::support::metrics::Metrics;
+use crate::support::net::IpNet;
+use crate::support::rate_limit::RateLimiter;
 use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
@@ -134,5 +135,16 @@ impl std::ops::Deref for AppState {
     type Target = App;
     fn deref(&self) -> &App {
         &self.0
+    }
+}
+
+impl App {
+    /// Stores a security event (see [`audit::record`]) and counts it in the metrics.
+    pub async fn audit(&self, event: AuditEvent) {
+        if audit::record(&self.store, &self.clock, &event).await {
+            self.metrics.audit_recorded(event.kind.as_str());
+        } else {
+            self.metrics.audit_failed();
+        }
     }
 }

@@ -5,11 +5,11 @@
 use super::{
     AccessGrant, GrantError, TokenResponse, check_resource, mint_access_token, record_use,
 };
-use crate::audit::{AuditEvent, AuditKind};
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::state::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
-use crate::state::AppState;
 use crate::store::{Client, NewRefreshToken, RefreshToken};
 use crate::tokens::opaque;
 use base64::Engine;

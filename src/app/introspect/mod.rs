@@ -9,7 +9,7 @@
 pub mod principals;
 pub mod revoked;
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 use crate::store::{Client, StoreResult};
 use crate::tokens::opaque;
 use serde::Serialize;

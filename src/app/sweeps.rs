@@ -4,7 +4,7 @@
 //! families that are over, revocations of access tokens that have expired, and audit events
 //! past `audit.retention`.
 
-use crate::state::AppState;
+use crate::app::state::AppState;
 use crate::store::StoreResult;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -82,7 +82,7 @@ pub async fn sweep_revoked_access_tokens(state: &AppState) -> StoreResult<u64> {
 /// Deletes audit events older than `audit.retention`; returns how many went.
 pub async fn sweep_audit_events(state: &AppState) -> StoreResult<u64> {
     let retention = state.config.audit.retention.as_i64();
-    let deleted = crate::audit::prune(&state.store, &state.clock, retention).await?;
+    let deleted = crate::app::audit::prune(&state.store, &state.clock, retention).await?;
     if deleted > 0 {
         tracing::info!(deleted, "pruned audit events past audit.retention");
     }

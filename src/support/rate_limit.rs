@@ -2,9 +2,6 @@
 //! registrations per client network, sign-in attempts per username and per network, and
 //! failed client authentication at `/token` per network and claimed client.
 
-use crate::oauth::error::{ErrorCode, OAuthError};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
@@ -12,22 +9,6 @@ use std::sync::{Mutex, PoisonError};
 /// How long to wait before the refused key may try again, in whole seconds (at least 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryAfter(pub u64);
-
-impl RetryAfter {
-    /// A JSON 429 answer with `Retry-After`, saying what was limited (`what` is client-safe).
-    pub fn into_json_response(self, what: &str) -> Response {
-        let error = OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            format!("{what}; retry after {} seconds", self.0),
-        );
-        let mut response = crate::http::error::ApiError::from(error).into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(self.0));
-        response
-    }
-}
 
 /// One key's window: when it started, how many events it has seen, and when the key was
 /// added (its place in the eviction order).

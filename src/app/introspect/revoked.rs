@@ -10,8 +10,8 @@
 //! once, and one made on another instance sharing the database within [`MAX_STALENESS`].
 //! A hit is always right: a revocation is never undone, only forgotten once the token expired.
 
-use crate::clock::Clock;
 use crate::store::{Store, StoreResult};
+use crate::support::clock::Clock;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;

@@ -4,11 +4,11 @@ pub mod assertion;
 pub mod cimd;
 pub mod single_flight;
 
-use crate::http::error::store_failure;
+use crate::app::state::AppState;
+use crate::app::store_failure;
 use crate::oauth::cimd::is_document_url;
 use crate::oauth::client::AuthMethod;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::state::AppState;
 use crate::store::{Client, ClientSource, NewClient};
 use crate::tokens::opaque;
 use cimd::FetchError;

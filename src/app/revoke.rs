@@ -1,7 +1,7 @@
 //! Token revocation (RFC 7009) without HTTP: a client revokes a token issued to itself.
 
-use crate::introspection::looks_like_jwt;
-use crate::state::AppState;
+use crate::app::introspect::looks_like_jwt;
+use crate::app::state::AppState;
 use crate::store::{Client, StoreResult};
 use crate::tokens::opaque;
 

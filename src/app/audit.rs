@@ -5,9 +5,8 @@
 //! Writing an event never fails the action it records: a storage failure is logged with the
 //! event instead. Only the events below are written; a successful `/token` writes none.
 
-use crate::clock::Clock;
-use crate::state::App;
 use crate::store::{NewAuditRecord, Store};
+use crate::support::clock::Clock;
 use serde::Serialize;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -177,17 +176,6 @@ pub async fn record(store: &Store, clock: &Clock, event: &AuditEvent) -> bool {
                 "could not store an audit event"
             );
             false
-        }
-    }
-}
-
-impl App {
-    /// Stores a security event (see [`record`]) and counts it in the metrics.
-    pub async fn audit(&self, event: AuditEvent) {
-        if record(&self.store, &self.clock, &event).await {
-            self.metrics.audit_recorded(event.kind.as_str());
-        } else {
-            self.metrics.audit_failed();
         }
     }
 }

@@ -3,10 +3,10 @@
 //! cached set), then recording its `jti` so that no instance accepts it a second time.
 
 use super::cimd::{FetchError, KeySetFreshness};
-use crate::http::error::store_failure;
+use crate::app::state::AppState;
+use crate::app::store_failure;
 use crate::oauth::client::ClientKeys;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::state::AppState;
 use crate::store::Client;
 use crate::tokens::client_assertion::{self, VerifiedAssertion};
 use serde_json::Value;

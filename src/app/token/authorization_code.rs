@@ -4,12 +4,12 @@ use super::{
     AccessGrant, GrantError, MintedAccessToken, TokenResponse, check_resource, mint_access_token,
     record_use,
 };
-use crate::audit::{AuditEvent, AuditKind};
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::state::AppState;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
-use crate::state::AppState;
 use crate::store::{AuthorizationCode, Client, CodeRedemption, NewRefreshToken};
 use crate::tokens::opaque;
 

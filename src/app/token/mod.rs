@@ -5,10 +5,10 @@ pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
 
+use crate::app::state::AppState;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
-use crate::state::AppState;
 use crate::store::{Client, StoreError};
 use crate::tokens::access_token::AccessTokenClaims;
 use crate::tokens::opaque;

@@ -1,9 +1,9 @@
 //! `grant_type=client_credentials` (RFC 6749 4.4): a confidential client acting for itself.
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use crate::app::state::AppState;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
-use crate::state::AppState;
 use crate::store::Client;
 
 /// Issues an access token whose subject is the client, for a configured MCP server or one

@@ -1,0 +1,25 @@
+//! The flows: what each endpoint and command does, between `http` (which translates) and the
+//! protocol rules (`oauth`, `tokens`) and storage (`store`) it uses.
+
+pub mod audit;
+pub mod clients;
+pub mod introspect;
+pub mod revoke;
+pub mod state;
+pub mod sweeps;
+pub mod token;
+
+use crate::oauth::error::OAuthError;
+use crate::store::StoreError;
+
+/// Logs a storage failure in full and returns the client-safe error for it: 503 when the
+/// database is unreachable (so clients retry), 500 otherwise.
+pub fn store_failure(error: &StoreError) -> OAuthError {
+    if error.is_unavailable() {
+        tracing::warn!(%error, "database unavailable");
+        OAuthError::unavailable()
+    } else {
+        tracing::error!(%error, "storage failure");
+        OAuthError::server_error()
+    }
+}
