@@ -1,10 +1,14 @@
 //! The flows: what each endpoint and command does, between `http` (which translates) and the
 //! protocol rules (`oauth`, `tokens`) and storage (`store`) it uses.
 
+pub mod account;
 pub mod audit;
+pub mod authorize;
 pub mod clients;
+pub mod consent;
 pub mod introspect;
 pub mod revoke;
+pub mod sign_in;
 pub mod state;
 pub mod sweeps;
 pub mod token;

@@ -1,22 +1,18 @@
 //! `/account`: the signed-in person's connected applications, with revocation and sign-out.
 
-use super::authorize::{login_page, see_other, url_host};
+use super::answers::{PageResult, login_page, see_other, url_host};
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
 use super::pages::{AccountPage, AppView, GrantView, PageResponse, error_page, page};
-use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::account::{self, Selection};
 use crate::app::state::AppState;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
-use crate::store::GrantFilter;
 use crate::support::clock::format_utc as timestamp;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-
-type PageResult = Result<Response, PageResponse>;
 
 /// `GET /account`: the sign-in form, or the list of applications holding grants.
 pub async fn show(
@@ -42,12 +38,8 @@ pub async fn show(
             p.get("revoked")
                 .map(|_| "Access revoked. The application's tokens no longer work.")
         });
-    let filter = GrantFilter {
-        user_id: Some(session.user.id.clone()),
-        client_id: None,
-    };
     let mut apps: Vec<AppView> = Vec::new();
-    for listing in state.store.list_grants(&filter).await? {
+    for listing in account::grants(&state, &session.user.id).await? {
         let grant = listing.grant;
         let view = GrantView {
             resource_name: resource::configured(&state.config, &grant.resource)
@@ -132,27 +124,9 @@ pub async fn revoke(
             "Sign in again.",
         )));
     };
-    let now = state.clock.now();
-    let mine = GrantFilter {
-        user_id: Some(session.user.id.clone()),
-        client_id: params.get("client_id").map(str::to_owned),
-    };
-    let ids: Vec<String> = match (params.get("grant_id"), params.get("client_id")) {
-        (Some(grant_id), None) => {
-            let owned = state
-                .store
-                .find_grant_by_id(grant_id)
-                .await?
-                .filter(|g| g.user_id == session.user.id);
-            owned.map(|g| vec![g.id]).unwrap_or_default()
-        }
-        (None, Some(_)) => state
-            .store
-            .list_grants(&mine)
-            .await?
-            .into_iter()
-            .map(|l| l.grant.id)
-            .collect(),
+    let selection = match (params.get("grant_id"), params.get("client_id")) {
+        (Some(grant_id), None) => Selection::Grant(grant_id),
+        (None, Some(client_id)) => Selection::Application(client_id),
         _ => {
             return Err(PageResponse::new(error_page(
                 StatusCode::BAD_REQUEST,
@@ -161,17 +135,7 @@ pub async fn revoke(
             )));
         }
     };
-    let revoked = state.store.revoke_grants(&ids, now).await?;
-    state.revoked.invalidate();
-    tracing::info!(user_id = %session.user.id, revoked, "grants revoked by their owner");
-    let event = AuditEvent::new(AuditKind::ConsentRevoked).user(&session.user.id);
-    let event = match params.get("client_id") {
-        Some(client_id) => event.client(client_id),
-        None => event,
-    };
-    state
-        .audit(event.ip(ip).with("grants", ids).with("revoked", revoked))
-        .await;
+    account::revoke(&state, ip, session, selection).await?;
     Ok(see_other(&format!(
         "{}/account?revoked=1",
         state.config.issuer
@@ -182,7 +146,7 @@ pub async fn revoke(
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> PageResult {
     let (browser, _) = signed_in_form(&state, &headers, &body).await?;
     if let Some(session) = &browser.session {
-        state.store.delete_session(&session.id_hash).await?;
+        account::sign_out(&state, session).await?;
     }
     let clear = browser.jar().set(SESSION, "", Some(0));
     Ok(with_cookies(

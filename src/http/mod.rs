@@ -1,10 +1,12 @@
 //! The HTTP surface: every route in one place, and the layers every request passes.
 
 mod account;
+mod answers;
 mod authorize;
 mod browser;
 pub mod client_auth;
 pub mod client_ip;
+mod consent;
 mod cookies;
 pub mod cors;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod json;
 mod jwks;
 pub mod limits;
 pub mod listener;
+mod login;
 mod metadata;
 pub mod observe;
 mod pages;
@@ -91,10 +94,10 @@ fn routes(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/authorize", get(authorize::get).post(authorize::post))
-        .route("/login", post(authorize::login))
+        .route("/login", post(login::login))
         .route(
             "/consent",
-            get(authorize::consent_form).post(authorize::consent_decision),
+            get(consent::consent_form).post(consent::consent_decision),
         )
         .route("/account", get(account::show))
         .route("/account/revoke", post(account::revoke))

@@ -22,7 +22,13 @@ const RULES: &[Rule] = &[
     },
     // The flows sit above the rules, the tokens, storage and the shared pieces.
     Rule {
-        inside: &["src/oauth/", "src/tokens/", "src/store/", "src/support/", "src/config/"],
+        inside: &[
+            "src/oauth/",
+            "src/tokens/",
+            "src/store/",
+            "src/support/",
+            "src/config/",
+        ],
         forbidden: &["crate::app"],
         allowed: &[("src/tokens/keyring.rs", "crate::app")],
     },

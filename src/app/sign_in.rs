@@ -1,0 +1,105 @@
+//! Signing in with a local password: the attempt limits, the check, and the new session.
+
+use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::state::AppState;
+use crate::store::{Session, StoreError, User};
+use crate::support::password;
+use crate::support::rate_limit::{RetryAfter, network_key};
+use crate::tokens::opaque;
+use std::net::IpAddr;
+
+/// How a sign-in attempt ended.
+pub enum SignIn {
+    /// The password was right: a new session, whose secret goes in the browser's cookie for
+    /// `ttl` seconds.
+    SignedIn {
+        /// The person signed in.
+        user_id: String,
+        /// The session cookie's value.
+        session_secret: String,
+        /// Seconds the session lasts.
+        ttl: i64,
+    },
+    /// Unknown person, wrong password, or disabled person: the same answer for each.
+    Refused,
+    /// `login.max_failures` (per username) or `login.max_failures_per_ip` is used up.
+    TooManyAttempts(RetryAfter),
+}
+
+/// Checks a password within the attempt limits and starts a session on success, ending the
+/// browser's previous one (no session fixation).
+pub async fn sign_in(
+    state: &AppState,
+    ip: IpAddr,
+    username: &str,
+    password: &str,
+    previous: Option<&Session>,
+) -> Result<SignIn, StoreError> {
+    let now = state.clock.now();
+    let user_key = format!("user:{}", username.to_lowercase());
+    let ip_key = format!("ip:{}", network_key(ip));
+    // Attempts count before the password check, so parallel guesses count too; a success
+    // gives its attempt back.
+    if let Err(retry) = state.login_limiter.check(&user_key, now) {
+        tracing::warn!(%ip, "sign-in refused: too many attempts for this username");
+        return Ok(SignIn::TooManyAttempts(retry));
+    }
+    if let Err(retry) = state.login_ip_limiter.check(&ip_key, now) {
+        state.login_limiter.refund(&user_key);
+        tracing::warn!(%ip, "sign-in refused: too many attempts from this address");
+        return Ok(SignIn::TooManyAttempts(retry));
+    }
+    let user = state.store.find_user_by_username(username).await?;
+    let stored_hash = user
+        .as_ref()
+        .filter(|u| !u.disabled)
+        .map(|u| u.password_hash.clone());
+    let verified = password::verify(password.to_owned(), stored_hash).await;
+    let user = match user {
+        Some(user) if verified && !user.disabled => user,
+        _ => {
+            tracing::info!(%ip, "sign-in failed");
+            state.metrics.login_failed();
+            state
+                .audit(failure_event(user.as_ref(), username, verified).ip(ip))
+                .await;
+            return Ok(SignIn::Refused);
+        }
+    };
+    state.login_limiter.reset(&user_key);
+    state.login_ip_limiter.refund(&ip_key);
+    if let Some(old) = previous {
+        state.store.delete_session(&old.id_hash).await?;
+    }
+    let session_secret = opaque::new_secret();
+    let ttl = state.config.login.session_ttl.as_i64();
+    state
+        .store
+        .create_session(&opaque::hash(&session_secret), &user.id, now, now + ttl)
+        .await?;
+    tracing::info!(user_id = %user.id, "signed in");
+    state.metrics.login_succeeded();
+    state
+        .audit(
+            AuditEvent::new(AuditKind::LoginSucceeded)
+                .user(&user.id)
+                .ip(ip),
+        )
+        .await;
+    Ok(SignIn::SignedIn {
+        user_id: user.id,
+        session_secret,
+        ttl,
+    })
+}
+
+/// The audit event of a failed sign-in: who was tried, and why it failed (operators only).
+fn failure_event(user: Option<&User>, username: &str, verified: bool) -> AuditEvent {
+    let event = AuditEvent::new(AuditKind::LoginFailed).attempted_username(username);
+    match user {
+        None => event.with("reason", "unknown_user"),
+        Some(u) if u.disabled => event.user(&u.id).with("reason", "disabled"),
+        Some(u) if !verified => event.user(&u.id).with("reason", "wrong_password"),
+        Some(u) => event.user(&u.id),
+    }
+}

@@ -1,0 +1,81 @@
+//! The answers the browser flows share: the sign-in page, redirects, and the error and 429
+//! pages.
+
+use super::browser::{Browser, with_cookies};
+use super::pages::{LoginPage, PageResponse, error_page, page, with_page_headers};
+use crate::app::state::AppState;
+use crate::oauth::params::Params;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// What a browser-facing handler answers: a page or redirect, or an error page.
+pub type PageResult = Result<Response, PageResponse>;
+
+/// A 400 page with a title and what to do.
+pub fn bad_request(title: &str, message: &str) -> PageResponse {
+    PageResponse::new(error_page(StatusCode::BAD_REQUEST, title, message))
+}
+
+/// Parses a query string or form body, answering a readable page when it is malformed.
+pub fn parse_page_params(raw: &[u8]) -> Result<Params, PageResponse> {
+    Params::parse(raw).map_err(|e| bad_request("Invalid request", &e.description))
+}
+
+/// The sign-in page, posting to `/login`.
+pub fn login_page(
+    state: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+    client_name: Option<&str>,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let action = format!("{}/login", state.config.issuer);
+    let csrf = browser.csrf_token();
+    let template = LoginPage {
+        action: &action,
+        csrf: &csrf,
+        request,
+        client_name,
+        username,
+        error,
+    };
+    with_cookies(page(status, &template), browser.set_cookies())
+}
+
+/// The host of a URL, for showing people where something lives.
+pub fn url_host(value: &str) -> Option<String> {
+    url::Url::parse(value)
+        .ok()
+        .filter(|u| u.has_host())
+        .and_then(|u| u.host_str().map(str::to_owned))
+}
+
+/// A 303 See Other with the page headers (no referrer leaks the code or the request).
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    with_page_headers(response)
+}
+
+/// A 429 page saying what happened and how long to wait, with `Retry-After`.
+pub fn rate_limited_page(what: &str, retry_after: u64) -> Response {
+    let minutes = retry_after.div_ceil(60).max(1);
+    let message = format!("{what} Wait {minutes} minute(s) and try again.");
+    let mut response = error_page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+/// The page for a pending request that is gone: used, expired, or another browser's.
+pub fn request_gone() -> PageResponse {
+    bad_request(
+        "This request has expired",
+        "The sign-in request was already used, has expired, or belongs to another browser. Start again from the application.",
+    )
+}
