@@ -4,17 +4,12 @@
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::json::JsonBody;
-use crate::app::audit::{AuditEvent, AuditKind};
+use crate::app::register::{self as flow, RegisterError, Registered};
 use crate::app::state::AppState;
-use crate::config::RegistrationMode;
 use crate::oauth::client::{ClientKeys, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::registration::{
-    MAX_BODY_BYTES, Registration, parse_registration, refuse_unapproved_machine_grant,
-};
-use crate::store::{Client, ClientSource, ClientUpdate, NewClient};
-use crate::support::rate_limit::network_key;
-use crate::tokens::opaque;
+use crate::oauth::registration::MAX_BODY_BYTES;
+use crate::store::Client;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -56,14 +51,6 @@ fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// The audit event of a registration change, through RFC 7591/7592.
-fn client_event(kind: AuditKind, client: &Client) -> AuditEvent {
-    AuditEvent::new(kind)
-        .client(&client.id)
-        .with("name", client.settings.name.as_str())
-        .with("via", "registration_endpoint")
 }
 
 /// Body failures at `/register` are metadata errors (RFC 7591 3.2.2).
@@ -136,6 +123,37 @@ fn client_information(
     Value::Object(info)
 }
 
+/// The answer to a refused registration request.
+fn refusal(refused: RegisterError) -> Response {
+    match refused {
+        RegisterError::Off => {
+            let mut response = error(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "dynamic client registration is turned off on this server",
+            ));
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            response
+        }
+        RegisterError::TooMany(retry) => {
+            retry.into_json_response("too many registrations from this address")
+        }
+        RegisterError::InvalidToken(description) => invalid_token(description),
+        RegisterError::Refused(e) => error(e),
+        RegisterError::Store(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// The client information response of a registration or update.
+fn registered(state: &AppState, status: StatusCode, registered: &Registered) -> Response {
+    let info = client_information(
+        &state.config.issuer,
+        &registered.client,
+        registered.client_secret.as_deref(),
+        registered.registration_token.as_deref(),
+    );
+    json_response(status, info)
+}
+
 /// `POST /register`.
 async fn register(
     State(state): State<AppState>,
@@ -143,102 +161,21 @@ async fn register(
     headers: HeaderMap,
     body: Result<JsonBody<Value>, ApiError>,
 ) -> Answer {
-    let config = &state.config.registration;
-    if config.mode == RegistrationMode::Off {
-        let mut response = error(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "dynamic client registration is turned off on this server",
-        ));
-        *response.status_mut() = StatusCode::FORBIDDEN;
-        return Err(response);
-    }
-    let now = state.clock.now();
-    state
-        .registration_limiter
-        .check(&network_key(ip), now)
-        .map_err(|retry| retry.into_json_response("too many registrations from this address"))?;
-    if config.mode == RegistrationMode::Token {
-        let expected = config
-            .initial_access_token
-            .as_ref()
-            .map(|t| opaque::hash(t.expose()));
-        let presented = bearer_token(&headers);
-        let valid = matches!((presented, &expected), (Some(t), Some(h)) if opaque::verify(t, h));
-        if !valid {
-            return Err(invalid_token(
-                "registration requires a valid initial access token (Authorization: Bearer)",
-            ));
-        }
-    }
+    flow::admit(&state, ip, bearer_token(&headers)).map_err(refusal)?;
     let JsonBody(body) = body.map_err(body_error)?;
-    let Registration {
-        settings,
-        descriptive,
-        keys,
-    } = parse_registration(&body, &config.allowed_redirect_schemes).map_err(error)?;
-    refuse_unapproved_machine_grant(&settings, config.machine_clients_allowed()).map_err(error)?;
-
-    let client_secret = settings.auth_method.uses_secret().then(opaque::new_secret);
-    let registration_token = opaque::new_secret();
-    let new = NewClient {
-        id: opaque::new_id(),
-        settings,
-        source: ClientSource::Dynamic,
-        secret_hash: client_secret.as_deref().map(opaque::hash),
-        resource_server: false,
-        resources: Vec::new(),
-        keys,
-        metadata: Value::Object(descriptive),
-        registration_token_hash: Some(opaque::hash(&registration_token)),
-    };
-    let client = state
-        .store
-        .create_client(new, now)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    tracing::info!(client_id = %client.id, %ip, "registered a client dynamically");
-    state
-        .audit(client_event(AuditKind::ClientRegistered, &client).ip(ip))
-        .await;
-    let info = client_information(
-        &state.config.issuer,
-        &client,
-        client_secret.as_deref(),
-        Some(&registration_token),
-    );
-    Ok(json_response(StatusCode::CREATED, info))
+    let client = flow::register(&state, ip, &body).await.map_err(refusal)?;
+    Ok(registered(&state, StatusCode::CREATED, &client))
 }
 
-/// Hash compared against when the client does not exist, so both paths do the same work.
-const NO_CLIENT_HASH: &str = "no-such-client";
-
-/// The client named in the path, if the bearer token is its registration access token.
-/// Unknown clients and wrong tokens get the same 401 (RFC 7592 3).
+/// The client of a management URL, for the bearer of its registration access token.
 async fn authorized_client(
     state: &AppState,
     headers: &HeaderMap,
     client_id: &str,
 ) -> Result<Client, Response> {
-    let client = state
-        .store
-        .find_client(client_id)
+    flow::authorized_client(state, client_id, bearer_token(headers))
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    let Some(token) = bearer_token(headers) else {
-        return Err(invalid_token(
-            "the registration access token is required (Authorization: Bearer)",
-        ));
-    };
-    let stored = client
-        .as_ref()
-        .and_then(|c| c.registration_token_hash.as_deref());
-    let valid = opaque::verify(token, stored.unwrap_or(NO_CLIENT_HASH)) && stored.is_some();
-    match client {
-        Some(client) if valid => Ok(client),
-        _ => Err(invalid_token(
-            "the registration access token is not valid for this client",
-        )),
-    }
+        .map_err(refusal)
 }
 
 /// `GET /register/{client_id}` (RFC 7592 2.1).
@@ -252,9 +189,7 @@ async fn read(
     Ok(json_response(StatusCode::OK, info))
 }
 
-/// `PUT /register/{client_id}` (RFC 7592 2.2): the body replaces the registration and is
-/// checked like a new one. A client moving to a secret method gets a new secret; the
-/// current secret, if the body repeats it, must be right.
+/// `PUT /register/{client_id}` (RFC 7592 2.2).
 async fn update(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -264,55 +199,10 @@ async fn update(
 ) -> Answer {
     let client = authorized_client(&state, &headers, &client_id).await?;
     let JsonBody(body) = body.map_err(body_error)?;
-    let metadata_error =
-        |m: &'static str| error(OAuthError::new(ErrorCode::InvalidClientMetadata, m));
-    match body.get("client_id") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(id)) if *id == client.id => {}
-        Some(_) => return Err(metadata_error("client_id must be this client's identifier")),
-    }
-    match body.get("client_secret") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(secret))
-            if client
-                .secret_hash
-                .as_deref()
-                .is_some_and(|h| opaque::verify(secret, h)) => {}
-        Some(_) => return Err(metadata_error("client_secret is not this client's secret")),
-    }
-    let Registration {
-        settings,
-        descriptive,
-        keys,
-    } = parse_registration(&body, &state.config.registration.allowed_redirect_schemes)
-        .map_err(error)?;
-    refuse_unapproved_machine_grant(
-        &settings,
-        state.config.registration.machine_clients_allowed(),
-    )
-    .map_err(error)?;
-
-    let (new_secret, secret_hash) =
-        crate::app::clients::secret_transition(client.settings.auth_method, settings.auth_method);
-    let update = ClientUpdate {
-        settings: Some(settings),
-        resource_server: None,
-        resources: None,
-        keys: Some(keys),
-        secret_hash,
-        metadata: Some(Value::Object(descriptive)),
-    };
-    let client = state
-        .store
-        .update_client(&client.id, update, state.clock.now())
+    let client = flow::update(&state, ip, &client, &body)
         .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    tracing::info!(client_id = %client.id, "updated a dynamically registered client");
-    state
-        .audit(client_event(AuditKind::ClientUpdated, &client).ip(ip))
-        .await;
-    let info = client_information(&state.config.issuer, &client, new_secret.as_deref(), None);
-    Ok(json_response(StatusCode::OK, info))
+        .map_err(refusal)?;
+    Ok(registered(&state, StatusCode::OK, &client))
 }
 
 /// `DELETE /register/{client_id}` (RFC 7592 2.3): the client goes with its grants and tokens.
@@ -323,17 +213,9 @@ async fn remove(
     headers: HeaderMap,
 ) -> Answer {
     let client = authorized_client(&state, &headers, &client_id).await?;
-    state
-        .store
-        .delete_client(&client.id, state.clock.now())
+    flow::remove(&state, ip, &client)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    state.revoked.invalidate();
-    state.principals.forget_client(&client.id);
-    tracing::info!(client_id = %client.id, "deleted a dynamically registered client");
-    state
-        .audit(client_event(AuditKind::ClientDeleted, &client).ip(ip))
-        .await;
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);
     Ok(response)
