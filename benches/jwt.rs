@@ -5,12 +5,12 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{EncodingKey, Header};
+use mcp_authd::app::keys::Keys;
 use mcp_authd::config::{Config, SigningAlgorithm};
 use mcp_authd::store::Store;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
-use mcp_authd::tokens::keyring::Keyring;
 use mcp_authd::tokens::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm};
 use std::hint::black_box;
 
@@ -35,7 +35,7 @@ fn keyring(
     runtime: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     alg: SigningAlgorithm,
-) -> Keyring {
+) -> Keys {
     let mut config = Config {
         issuer: "https://auth.example.com".into(),
         data_dir: dir.to_path_buf(),
@@ -50,7 +50,7 @@ fn keyring(
     runtime.block_on(async {
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        Keyring::load(&store, &config, &Clock::fixed(NOW))
+        Keys::load(&store, &config, &Clock::fixed(NOW))
             .await
             .unwrap()
     })

@@ -1,13 +1,13 @@
 //! Start-up and shutdown: open the store, build state, bind, serve until a signal.
 
 use crate::app::introspect::revoked;
+use crate::app::keys::Keys;
 use crate::app::state::AppState;
 use crate::config::Config;
 use crate::http;
 use crate::store::Store;
 use crate::support::clock::Clock;
 use crate::support::secret::redact_database_url;
-use crate::tokens::keyring::Keyring;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 /// needed) and the revoked access-token ids, then assembles the state shared by server and CLI.
 pub async fn build_state(config: Config, clock: Clock) -> anyhow::Result<AppState> {
     let store = open_store(&config).await?;
-    let keys = Keyring::load(&store, &config, &clock)
+    let keys = Keys::load(&store, &config, &clock)
         .await
         .context("loading the access-token signing keys")?;
     let state = AppState::new(config, store, clock, keys)?;

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod clients;
 pub mod consent;
 pub mod introspect;
+pub mod keys;
 pub mod register;
 pub mod revoke;
 pub mod sign_in;

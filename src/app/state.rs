@@ -5,6 +5,7 @@ use crate::app::clients::cimd::CimdFetcher;
 use crate::app::clients::single_flight::SingleFlight;
 use crate::app::introspect::principals::{self, Principals};
 use crate::app::introspect::revoked::{self, RevokedTokens};
+use crate::app::keys::Keys;
 use crate::config::Config;
 use crate::oauth::error::OAuthError;
 use crate::store::{Client, Store};
@@ -12,7 +13,6 @@ use crate::support::clock::Clock;
 use crate::support::metrics::Metrics;
 use crate::support::net::IpNet;
 use crate::support::rate_limit::RateLimiter;
-use crate::tokens::keyring::Keyring;
 use std::sync::Arc;
 
 /// Keys the login limiter tracks at most (usernames and client IPs).
@@ -45,7 +45,7 @@ pub struct App {
     /// Wall-clock time.
     pub clock: Clock,
     /// Access-token signing keys, kept current by a background refresh.
-    pub keys: Keyring,
+    pub keys: Keys,
     /// `http.trusted_proxies`, parsed once.
     pub trusted_proxies: Vec<IpNet>,
     /// `registration.per_ip_per_hour`, per client IP.
@@ -74,7 +74,7 @@ pub struct App {
 
 impl AppState {
     /// Wraps the parts into shared state; fails on an unusable `cimd.extra_ca_file`.
-    pub fn new(config: Config, store: Store, clock: Clock, keys: Keyring) -> anyhow::Result<Self> {
+    pub fn new(config: Config, store: Store, clock: Clock, keys: Keys) -> anyhow::Result<Self> {
         // Validated at load, so nothing is dropped here.
         let trusted_proxies = config
             .http

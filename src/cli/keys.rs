@@ -2,11 +2,10 @@
 
 use super::Context;
 use super::output::table;
+use crate::app::keys::{KeyInfo, Keys, RotationOutcome};
 use crate::config::JWKS_MAX_AGE_SECONDS;
 use crate::support::clock::format_utc as timestamp;
-use crate::tokens::keyring::{
-    KeyInfo, Keyring, REFRESH_INTERVAL_SECONDS, RotationKind, RotationOutcome,
-};
+use crate::tokens::rotation::{REFRESH_INTERVAL_SECONDS, RotationKind};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use serde::Serialize;
@@ -141,8 +140,8 @@ fn report(ctx: &Context, outcome: &RotationOutcome) -> anyhow::Result<()> {
     ctx.out.data(&RotationReport { outcome: name, key }, text)
 }
 
-async fn keyring(ctx: &Context) -> anyhow::Result<Keyring> {
-    Keyring::load(&ctx.store, &ctx.config, &ctx.clock)
+async fn keyring(ctx: &Context) -> anyhow::Result<Keys> {
+    Keys::load(&ctx.store, &ctx.config, &ctx.clock)
         .await
         .context("loading the signing keys")
 }

@@ -4,9 +4,9 @@
 use super::Context;
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::introspect::{self, Caller, Introspection};
+use crate::app::keys::Keys;
 use crate::app::state::AppState;
 use crate::store::RevocationCounts;
-use crate::tokens::keyring::Keyring;
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use serde::Serialize;
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, command: TokensCommand) -> anyhow::Result<()> {
             } else {
                 token
             };
-            let keys = Keyring::load(&ctx.store, &ctx.config, &ctx.clock)
+            let keys = Keys::load(&ctx.store, &ctx.config, &ctx.clock)
                 .await
                 .context("loading the signing keys")?;
             let state = AppState::new(

@@ -3,7 +3,7 @@
 use super::{Config, ConfigError, RegistrationMode};
 use crate::oauth::{redirect_uri::is_loopback_host, scope};
 use crate::support::net::IpNet;
-use crate::tokens::keyring::REFRESH_INTERVAL_SECONDS;
+use crate::tokens::rotation::REFRESH_INTERVAL_SECONDS;
 use base64::Engine;
 use std::collections::HashSet;
 use url::Url;

@@ -6,4 +6,5 @@ pub mod client_assertion;
 pub mod key_encryption;
 pub mod keyring;
 pub mod opaque;
+pub mod rotation;
 pub mod signing_key;

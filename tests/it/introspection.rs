@@ -15,7 +15,7 @@ use mcp_authd::store::ClientUpdate;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
-use mcp_authd::tokens::keyring::RotationKind;
+use mcp_authd::tokens::rotation::RotationKind;
 use mcp_authd::tokens::signing_key::KeyMaterial;
 use serde_json::{Value, json};
 use std::process::Stdio;

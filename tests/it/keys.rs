@@ -5,14 +5,14 @@ use crate::helpers::{TestApp, TestDb, test_config};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mcp_authd::app::keys::{KeyInfo, Keys, RotationOutcome};
 use mcp_authd::config::{Config, Seconds, SigningAlgorithm};
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::key_encryption::{KeyEncryptionKey, KeySource};
-use mcp_authd::tokens::keyring::{
-    KeyError, KeyInfo, KeyState, Keyring, Rejection, RotationKind, RotationOutcome,
-};
+use mcp_authd::tokens::keyring::{KeyError, Rejection};
+use mcp_authd::tokens::rotation::{KeyState, RotationKind};
 use mcp_authd::tokens::signing_key::KeyMaterial;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ const DAY: i64 = 86_400;
 const TTL: i64 = 3_600;
 const PREPUBLISH: i64 = DAY;
 const ROTATION: i64 = 10 * DAY;
-const MARGIN: i64 = mcp_authd::tokens::keyring::RETIRED_KEY_MARGIN_SECONDS;
+const MARGIN: i64 = mcp_authd::tokens::rotation::RETIRED_KEY_MARGIN_SECONDS;
 const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn schedule(config: &mut Config) {
@@ -471,7 +471,7 @@ async fn instances_starting_together_on_an_empty_database_create_one_first_key()
             db.store().await,
             db.store().await,
         ];
-        let load = |i: usize| Keyring::load(&stores[i], &config, &clock);
+        let load = |i: usize| Keys::load(&stores[i], &config, &clock);
         let (k0, k1, k2, k3) = tokio::join!(load(0), load(1), load(2), load(3));
         let kids: Vec<String> = [k0, k1, k2, k3]
             .into_iter()
@@ -732,7 +732,7 @@ async fn private_keys_are_sealed_and_a_wrong_encryption_key_stops_the_start_clea
     let mut wrong = test_config(&app.db);
     schedule(&mut wrong);
     wrong.keys.encryption_key = Some(Secret::new(STANDARD.encode([9u8; 32])));
-    let error = Keyring::load(&app.state.store, &wrong, &clock)
+    let error = Keys::load(&app.state.store, &wrong, &clock)
         .await
         .unwrap_err();
     assert!(matches!(error, KeyError::Decrypt { .. }), "{error:?}");
@@ -776,7 +776,7 @@ async fn without_an_encryption_key_a_private_key_file_is_generated_and_a_second_
     let other_dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&a.db);
     config.data_dir = other_dir.path().to_path_buf();
-    let error = Keyring::load(&a.state.store, &config, &clock)
+    let error = Keys::load(&a.state.store, &config, &clock)
         .await
         .unwrap_err()
         .to_string();
@@ -785,8 +785,6 @@ async fn without_an_encryption_key_a_private_key_file_is_generated_and_a_second_
 
     // With the first file's contents configured, it works.
     config.keys.encryption_key = Some(Secret::new(text.trim()));
-    let keyring = Keyring::load(&a.state.store, &config, &clock)
-        .await
-        .unwrap();
+    let keyring = Keys::load(&a.state.store, &config, &clock).await.unwrap();
     assert_eq!(keyring.signing_kid(), a.state.keys.signing_kid());
 }

@@ -30,16 +30,13 @@ const RULES: &[Rule] = &[
             "src/config/",
         ],
         forbidden: &["crate::app"],
-        allowed: &[("src/tokens/keyring.rs", "crate::app")],
+        allowed: &[],
     },
     // The protocol rules and token formats are pure: no storage.
     Rule {
         inside: &["src/oauth/", "src/tokens/"],
         forbidden: &["crate::store"],
-        allowed: &[
-            ("src/oauth/authorize.rs", "crate::store"),
-            ("src/tokens/keyring.rs", "crate::store"),
-        ],
+        allowed: &[("src/oauth/authorize.rs", "crate::store")],
     },
     // The shared pieces stand alone (telemetry reads its own configuration section).
     Rule {

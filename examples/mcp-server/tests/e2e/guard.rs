@@ -4,8 +4,8 @@
 use crate::harness::Pair;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{ClientSource, NewClient};
-use mcp_authd::tokens::keyring::RotationKind;
 use mcp_authd::tokens::opaque;
+use mcp_authd::tokens::rotation::RotationKind;
 use serde_json::Value;
 use std::time::Duration;
 
