@@ -10,10 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::store::{
-    ClientSource, CodeRedemption, NewAuthorizationCode, NewClient, NewRefreshToken, Store,
-};
+use mcp_authd::store::{CodeRedemption, NewAuthorizationCode, NewClient, NewRefreshToken, Store};
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;
 use std::time::{Duration, Instant};

@@ -4,8 +4,9 @@
 
 use crate::app::state::AppState;
 use crate::oauth::authorize::{self, AuthorizationRequest, Prompt, RedirectError};
+use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::store::{Client, NewAuthorizationCode, Session, StoreError};
+use crate::store::{NewAuthorizationCode, Session, StoreError};
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use std::net::IpAddr;

@@ -5,11 +5,12 @@ use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::clients::secret_transition;
 use crate::app::state::AppState;
 use crate::config::RegistrationMode;
+use crate::oauth::client::{Client, ClientSource};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::registration::{
     Registration, parse_registration, refuse_unapproved_machine_grant,
 };
-use crate::store::{Client, ClientSource, ClientUpdate, NewClient, StoreError};
+use crate::store::{ClientUpdate, NewClient, StoreError};
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use serde_json::Value;

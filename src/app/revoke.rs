@@ -2,7 +2,8 @@
 
 use crate::app::introspect::looks_like_jwt;
 use crate::app::state::AppState;
-use crate::store::{Client, StoreResult};
+use crate::oauth::client::Client;
+use crate::store::StoreResult;
 use crate::tokens::opaque;
 
 /// What a revocation request did. The client hears 200 whichever it is (RFC 7009 2.2), so

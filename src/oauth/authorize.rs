@@ -8,7 +8,7 @@ use super::params::Params;
 use super::resource::{self, ScopeDecision, Target};
 use super::{pkce, redirect_uri};
 use crate::config::Config;
-use crate::store::{Client, ClientSource};
+use crate::oauth::client::{Client, ClientSource};
 use serde::{Deserialize, Serialize};
 
 /// A redirect URI that has been matched against the client's registration. Only this

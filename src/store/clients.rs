@@ -5,21 +5,11 @@ use super::users::found;
 use super::{
     Store, StoreError, StoreResult, decode_list, encode_list, read_pool, transaction, write_pool,
 };
-use crate::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType};
+use crate::oauth::client::{
+    AuthMethod, Client, ClientKeys, ClientSettings, ClientSource, GrantType,
+};
 
-/// How a client came to exist, which decides who may change it and when it expires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClientSource {
-    /// Created by an operator with the CLI.
-    Cli,
-    /// RFC 7591 dynamic registration.
-    Dynamic,
-    /// A client ID metadata document, fetched and kept as a row so that codes, grants and
-    /// tokens can reference it; refreshed from the document when its cache lifetime ends.
-    Cimd,
-}
-
+/// How a source is written in the `clients.source` column.
 impl ClientSource {
     fn as_str(self) -> &'static str {
         match self {
@@ -27,52 +17,6 @@ impl ClientSource {
             Self::Dynamic => "dynamic",
             Self::Cimd => "cimd",
         }
-    }
-}
-
-/// A registered client as stored.
-#[derive(Clone)]
-pub struct Client {
-    /// The `client_id`.
-    pub id: String,
-    /// What it may do.
-    pub settings: ClientSettings,
-    /// How it was registered.
-    pub source: ClientSource,
-    /// SHA-256 of the secret, for confidential clients.
-    pub secret_hash: Option<String>,
-    /// May introspect any token (RFC 7662), for MCP servers that do not verify JWTs.
-    pub resource_server: bool,
-    /// MCP servers the operator bound to this client (`clients create|update --resource`):
-    /// the audiences a machine client may get tokens for beyond the configured resources.
-    pub resources: Vec<String>,
-    /// When the redirect URIs last changed (unix seconds): consent given before then does
-    /// not cover a new request, since codes may now go somewhere else.
-    pub redirect_uris_changed_at: Option<i64>,
-    /// The public keys of a `private_key_jwt` client.
-    pub keys: Option<ClientKeys>,
-    /// Registration metadata kept to echo back (RFC 7591 3.2.1).
-    pub metadata: serde_json::Value,
-    /// SHA-256 of the RFC 7592 registration access token.
-    pub registration_token_hash: Option<String>,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub updated_at: i64,
-    /// Last successful token request, unix seconds.
-    pub last_used_at: Option<i64>,
-    /// Set by `tokens revoke --client`: every token of this client issued (`iat`) before this
-    /// unix second is revoked, including client_credentials tokens, which are not recorded.
-    pub tokens_revoked_before: Option<i64>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("id", &self.id)
-            .field("settings", &self.settings)
-            .field("source", &self.source)
-            .finish_non_exhaustive()
     }
 }
 

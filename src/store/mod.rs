@@ -15,7 +15,7 @@ mod sweeps;
 mod users;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
-pub use clients::{Client, ClientSource, ClientUpdate, NewClient};
+pub use clients::{ClientUpdate, NewClient};
 pub use codes::{AuthorizationCode, CodeRedemption, NewAuthorizationCode};
 pub use grants::{Grant, GrantFilter, GrantListing};
 pub use refresh_tokens::{NewRefreshToken, RefreshToken};

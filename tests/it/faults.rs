@@ -6,8 +6,9 @@
 
 use crate::flow::{PASSWORD, Pkce, REDIRECT};
 use crate::helpers::{TestApp, TestDb, test_config};
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::store::{ClientSource, NewAuthorizationCode, NewClient, Store};
+use mcp_authd::store::{NewAuthorizationCode, NewClient, Store};
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;

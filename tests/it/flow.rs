@@ -3,8 +3,9 @@
 use crate::helpers::TestApp;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::store::{ClientSource, NewClient};
+use mcp_authd::store::NewClient;
 use mcp_authd::tokens::opaque;
 use sha2::{Digest, Sha256};
 

@@ -3,7 +3,7 @@
 
 use crate::helpers::TestApp;
 use mcp_authd::config::RegistrationMode;
-use mcp_authd::store::ClientSource;
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;

@@ -2,10 +2,11 @@
 //! (`TEST_DATABASE_URL`), each test on a fresh database.
 
 use crate::helpers::TestDb;
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
-    AuthorizationCode, ClientSource, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode,
-    NewClient, NewRefreshToken, Store, StoreError, User,
+    AuthorizationCode, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode, NewClient,
+    NewRefreshToken, Store, StoreError, User,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;

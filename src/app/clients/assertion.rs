@@ -5,9 +5,9 @@
 use super::cimd::{FetchError, KeySetFreshness};
 use crate::app::state::AppState;
 use crate::app::store_failure;
+use crate::oauth::client::Client;
 use crate::oauth::client::ClientKeys;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::store::Client;
 use crate::tokens::client_assertion::{self, VerifiedAssertion};
 use serde_json::Value;
 use std::sync::Arc;

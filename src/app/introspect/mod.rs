@@ -10,7 +10,8 @@ pub mod principals;
 pub mod revoked;
 
 use crate::app::state::AppState;
-use crate::store::{Client, StoreResult};
+use crate::oauth::client::Client;
+use crate::store::StoreResult;
 use crate::tokens::opaque;
 use serde::Serialize;
 

@@ -6,11 +6,12 @@ use super::{
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
+use crate::oauth::client::Client;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::pkce;
-use crate::store::{AuthorizationCode, Client, CodeRedemption, NewRefreshToken};
+use crate::store::{AuthorizationCode, CodeRedemption, NewRefreshToken};
 use crate::tokens::opaque;
 
 /// Checks the code against the client, redirect URI and PKCE verifier, consumes it

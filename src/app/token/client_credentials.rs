@@ -2,9 +2,9 @@
 
 use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
 use crate::app::state::AppState;
+use crate::oauth::client::Client;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
-use crate::store::Client;
 
 /// Issues an access token whose subject is the client, for a configured MCP server or one
 /// the operator bound to the client; no refresh token.

@@ -6,10 +6,11 @@ pub mod client_credentials;
 pub mod refresh_token;
 
 use crate::app::state::AppState;
+use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::resource;
-use crate::store::{Client, StoreError};
+use crate::store::StoreError;
 use crate::tokens::access_token::AccessTokenClaims;
 use crate::tokens::opaque;
 use serde::Serialize;

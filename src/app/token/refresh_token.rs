@@ -7,10 +7,11 @@ use super::{
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
+use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::scope;
-use crate::store::{Client, NewRefreshToken, RefreshToken};
+use crate::store::{NewRefreshToken, RefreshToken};
 use crate::tokens::opaque;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -2,8 +2,9 @@
 //! `mcp-authd doctor` against the pair.
 
 use crate::harness::Pair;
+use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::store::{ClientSource, NewClient};
+use mcp_authd::store::NewClient;
 use mcp_authd::tokens::opaque;
 use mcp_authd::tokens::rotation::RotationKind;
 use serde_json::Value;
