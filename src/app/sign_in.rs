@@ -3,7 +3,6 @@
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
 use crate::store::{Session, StoreError, User};
-use crate::support::password;
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use std::net::IpAddr;
@@ -54,7 +53,10 @@ pub async fn sign_in(
         .as_ref()
         .filter(|u| !u.disabled)
         .map(|u| u.password_hash.clone());
-    let verified = password::verify(password.to_owned(), stored_hash).await;
+    let verified = state
+        .passwords
+        .verify(password.to_owned(), stored_hash)
+        .await;
     let user = match user {
         Some(user) if verified && !user.disabled => user,
         _ => {

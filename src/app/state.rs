@@ -13,6 +13,7 @@ use crate::store::Store;
 use crate::support::clock::Clock;
 use crate::support::metrics::Metrics;
 use crate::support::net::IpNet;
+use crate::support::password::Passwords;
 use crate::support::rate_limit::RateLimiter;
 use std::sync::Arc;
 
@@ -71,6 +72,8 @@ pub struct App {
     pub pending_limiter: RateLimiter,
     /// Counters and histograms served at `/metrics`.
     pub metrics: Metrics,
+    /// Checks sign-in passwords, a few at a time.
+    pub passwords: Passwords,
 }
 
 impl AppState {
@@ -128,6 +131,7 @@ impl AppState {
             token_limiter,
             pending_limiter,
             metrics: Metrics::new(),
+            passwords: Passwords::for_this_machine(),
         })))
     }
 }

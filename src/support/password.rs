@@ -2,7 +2,7 @@
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
@@ -14,10 +14,6 @@ fn argon2() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
-
-/// A hash to verify against when the user does not exist, so timing does not reveal who does.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| hash_blocking("mcp-authd dummy password").unwrap_or_default());
 
 /// Why a password was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -43,16 +39,14 @@ pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hashing(e.to_string()))
 }
 
-/// Checks a password against a stored hash, or against a dummy hash when there is no user.
-pub fn verify_blocking(password: &str, stored: Option<&str>) -> bool {
-    let Some(stored) = stored else {
-        let _ = check(password, &DUMMY_HASH);
-        return false;
-    };
-    check(password, stored)
+/// Whether `password` is the one `stored` hashes, for the CLI and tests; sign-in goes
+/// through [`Passwords::verify`].
+pub fn matches(password: &str, stored: &str) -> bool {
+    check(password, stored, &mut Vec::new())
 }
 
-fn check(password: &str, stored: &str) -> bool {
+/// Checks against a stored argon2 hash (any parameters), in `memory`, grown as needed.
+fn check(password: &str, stored: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -72,68 +66,110 @@ fn check(password: &str, stored: &str) -> bool {
     };
     let mut computed = vec![0; expected.len()];
     let blocks = params.block_count();
-    let mut memory = WorkMemory::take(blocks);
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
     let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
         password.as_bytes(),
         salt,
         &mut computed,
-        &mut memory.0[..blocks],
+        &mut memory[..blocks],
     );
-    memory.give_back();
     hashed.is_ok() && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
-/// argon2's 19 MiB of working memory, kept for the next check instead of freed: the
-/// allocator would keep freed blocks in per-thread arenas anyway (hundreds of MiB after a
-/// burst of sign-ins on a few blocking threads), and a warm block saves the page faults.
-/// There are never more of them than checks run at once ([`VERIFY_SLOTS`]).
-struct WorkMemory(Vec<Block>);
+/// Checks people's passwords for sign-in: at most a few at once, each on tokio's blocking
+/// pool, in argon2 working memory kept for the next check. One per server, in `App`.
+///
+/// The 19 MiB blocks are kept instead of freed: the allocator would keep freed blocks in
+/// per-thread arenas anyway (hundreds of MiB after a burst of sign-ins on a few blocking
+/// threads), and a warm block saves the page faults. There are never more of them than
+/// checks run at once.
+#[derive(Clone)]
+pub struct Passwords(Arc<Inner>);
 
-static SPARE_MEMORY: Mutex<Vec<WorkMemory>> = Mutex::new(Vec::new());
+struct Inner {
+    /// Checks that may run at once.
+    slots: Arc<Semaphore>,
+    /// Working memory of finished checks.
+    spare: Mutex<Vec<Vec<Block>>>,
+    /// A hash to verify against when the user does not exist, so timing does not reveal
+    /// who does; made on first use.
+    dummy_hash: OnceLock<String>,
+}
 
-impl WorkMemory {
-    fn take(blocks: usize) -> Self {
-        let spare = SPARE_MEMORY
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut memory = spare.unwrap_or(WorkMemory(Vec::new()));
-        if memory.0.len() < blocks {
-            memory.0.resize(blocks, Block::default());
-        }
-        memory
-    }
-
-    fn give_back(self) {
-        SPARE_MEMORY
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(self);
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords")
+            .field("free_slots", &self.0.slots.available_permits())
+            .finish_non_exhaustive()
     }
 }
 
-/// Argon2 checks that run at once: all cores but one (at least one), so a burst of sign-ins
-/// queues here instead of starting a blocking thread each, and one core (with the memory of
-/// all those 19 MiB checks) stays with the token endpoint.
-static VERIFY_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    Semaphore::new(cores.saturating_sub(1).max(1))
-});
+impl Passwords {
+    /// At most `at_once` checks at a time (at least one).
+    pub fn new(at_once: usize) -> Self {
+        Passwords(Arc::new(Inner {
+            slots: Arc::new(Semaphore::new(at_once.max(1))),
+            spare: Mutex::new(Vec::new()),
+            dummy_hash: OnceLock::new(),
+        }))
+    }
 
-/// Verifies on tokio's blocking pool so argon2's ~20 ms of CPU never stalls request handling.
-pub async fn verify(password: String, stored: Option<String>) -> bool {
-    let Ok(slot) = VERIFY_SLOTS.acquire().await else {
-        return false;
-    };
-    // The slot moves into the check: a request that goes away while it runs (client gone,
-    // timeout) must not free the slot before argon2 is done with the core and the memory.
-    tokio::task::spawn_blocking(move || {
-        let verified = verify_blocking(&password, stored.as_deref());
-        drop(slot);
+    /// All cores but one (at least one), so a burst of sign-ins queues here instead of
+    /// starting a blocking thread each, and one core (with the memory of all those 19 MiB
+    /// checks) stays with the token endpoint.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Self::new(cores.saturating_sub(1))
+    }
+
+    /// Verifies on tokio's blocking pool so argon2's ~20 ms of CPU never stalls request
+    /// handling; without a stored hash, checks a dummy one and answers false.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> bool {
+        let Ok(slot) = self.0.slots.clone().acquire_owned().await else {
+            return false;
+        };
+        let passwords = self.clone();
+        // The slot moves into the check: a request that goes away while it runs (client
+        // gone, timeout) must not free the slot before argon2 is done with the core and
+        // the memory.
+        tokio::task::spawn_blocking(move || {
+            let verified = passwords.verify_blocking(&password, stored.as_deref());
+            drop(slot);
+            verified
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// [`Passwords::verify`] on the calling thread, outside the concurrency bound.
+    pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> bool {
+        let mut memory = self
+            .0
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        let verified = match stored {
+            Some(stored) => check(password, stored, &mut memory),
+            None => {
+                let dummy = self
+                    .0
+                    .dummy_hash
+                    .get_or_init(|| hash_blocking("mcp-authd dummy password").unwrap_or_default());
+                let _ = check(password, dummy, &mut memory);
+                false
+            }
+        };
+        self.0
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
         verified
-    })
-    .await
-    .unwrap_or(false)
+    }
 }
 
 #[cfg(test)]
@@ -144,11 +180,13 @@ mod tests {
     fn hashes_verify_and_wrong_passwords_do_not() {
         let stored = hash_blocking("correct horse").unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify_blocking("correct horse", Some(&stored)));
-        assert!(!verify_blocking("wrong horse!", Some(&stored)));
-        assert!(!verify_blocking("correct horse", None));
+        let passwords = Passwords::new(1);
+        assert!(passwords.verify_blocking("correct horse", Some(&stored)));
+        assert!(!passwords.verify_blocking("wrong horse!", Some(&stored)));
+        assert!(!passwords.verify_blocking("correct horse", None));
         // Again, on working memory a previous check left behind.
-        assert!(verify_blocking("correct horse", Some(&stored)));
+        assert!(passwords.verify_blocking("correct horse", Some(&stored)));
+        assert!(matches("correct horse", &stored));
     }
 
     #[test]
@@ -159,12 +197,9 @@ mod tests {
             .hash_password(b"older settings", &salt)
             .unwrap()
             .to_string();
-        assert!(verify_blocking("older settings", Some(&stored)));
-        assert!(!verify_blocking("other settings", Some(&stored)));
-        assert!(!verify_blocking(
-            "older settings",
-            Some("$argon2id$garbage")
-        ));
+        assert!(matches("older settings", &stored));
+        assert!(!matches("other settings", &stored));
+        assert!(!matches("older settings", "$argon2id$garbage"));
     }
 
     #[test]

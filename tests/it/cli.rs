@@ -76,7 +76,7 @@ async fn users_lifecycle_with_json_output() {
     let store = db.store().await;
     let stored = store.find_user_by_username("alice").await.unwrap().unwrap();
     assert!(
-        mcp_authd::support::password::verify_blocking("correct horse", Some(&stored.password_hash)),
+        mcp_authd::support::password::matches("correct horse", &stored.password_hash),
         "one trailing newline stripped"
     );
 
@@ -104,9 +104,9 @@ async fn users_lifecycle_with_json_output() {
     .await;
     assert_eq!(changed.code, 0, "{}", changed.stderr);
     let stored = store.find_user_by_username("alice").await.unwrap().unwrap();
-    assert!(mcp_authd::support::password::verify_blocking(
+    assert!(mcp_authd::support::password::matches(
         "another password",
-        Some(&stored.password_hash)
+        &stored.password_hash
     ));
 
     assert_eq!(cli(&db, &["users", "delete", "alice"]).await.code, 0);
@@ -175,9 +175,9 @@ async fn bad_user_input_fails_clearly_and_changes_nothing() {
     );
     let store = db.store().await;
     let alice = store.find_user_by_username("alice").await.unwrap().unwrap();
-    assert!(mcp_authd::support::password::verify_blocking(
+    assert!(mcp_authd::support::password::matches(
         "first password",
-        Some(&alice.password_hash)
+        &alice.password_hash
     ));
 }
 
