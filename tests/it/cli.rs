@@ -1,57 +1,16 @@
 //! The admin CLI as an operator runs it: the real binary, its exit codes, stdout and stderr.
 
-use crate::helpers::{TestApp, TestDb, binary};
+use crate::helpers::{CliRun, TestApp, TestDb, binary, run_cli};
 use std::path::Path;
 use std::process::Stdio;
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-/// What one CLI run printed and how it exited.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}): {}\nstderr: {}",
-                self.stdout, self.stderr
-            )
-        })
-    }
-}
-
 /// Runs `mcp-authd ARGS` in `dir` against `database_url`, feeding `stdin`.
-async fn mcp_authd(dir: &Path, database_url: Option<&str>, args: &[&str], stdin: &str) -> Run {
-    let mut command = binary();
-    command
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(url) = database_url {
-        command.env("DATABASE_URL", url);
-    }
-    let mut child = command.spawn().expect("spawn mcp-authd");
-    let mut input = child.stdin.take().expect("stdin");
-    input
-        .write_all(stdin.as_bytes())
-        .await
-        .expect("write stdin");
-    drop(input);
-    let output = child.wait_with_output().await.expect("wait");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+async fn mcp_authd(dir: &Path, database_url: Option<&str>, args: &[&str], stdin: &str) -> CliRun {
+    run_cli(binary(), dir, database_url, args, stdin).await
 }
 
-async fn cli(db: &TestDb, args: &[&str]) -> Run {
+async fn cli(db: &TestDb, args: &[&str]) -> CliRun {
     mcp_authd(db.dir.path(), Some(&db.url), args, "").await
 }
 
@@ -825,7 +784,7 @@ async fn keys_list_rotate_and_the_emergency_rotation_that_warns_first() {
             cli(db, &args).await
         }
     };
-    let states = |run: &Run| -> Vec<String> {
+    let states = |run: &CliRun| -> Vec<String> {
         run.json()
             .as_array()
             .unwrap()
@@ -926,15 +885,7 @@ async fn a_running_server_signs_with_the_key_the_cli_rotated_in_after_a_refresh(
 
     app.state.keys.refresh().await.unwrap();
     assert_eq!(app.state.keys.signing_kid(), Some(new.clone()));
-    let jwks: serde_json::Value = app
-        .http
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, jwks) = app.get_json("/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     assert_eq!(jwks["keys"][0]["kid"], new.as_str());
 }

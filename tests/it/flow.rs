@@ -226,3 +226,26 @@ pub async fn authorize(
     assert_eq!(approved.status(), 303);
     location_params(&approved)
 }
+
+/// The token response for `username` through public `client_id`: the whole browser flow
+/// (`extra` added to the authorization request), then the code exchange, which must succeed.
+pub async fn tokens_for(
+    app: &TestApp,
+    client_id: &str,
+    username: &str,
+    extra: &[(&str, &str)],
+) -> serde_json::Value {
+    let pkce = Pkce::new();
+    let params = authorize(app, client_id, &pkce, username, extra).await;
+    let (status, body) = app
+        .post_token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}

@@ -170,6 +170,30 @@ impl TestApp {
         (status, response.json().await.unwrap_or_default())
     }
 
+    /// `GET path` on this instance: the status and the JSON body (`Null` if none).
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Runs `mcp-authd ARGS` as an operator would beside this instance: its database, data
+    /// directory and issuer, with `stdin` fed in.
+    pub async fn cli(&self, args: &[&str], stdin: &str) -> CliRun {
+        let data_dir = self.db.dir.path().display().to_string();
+        let args = [args, &["--data-dir", &data_dir]].concat();
+        let mut command = binary();
+        command.env("MCP_AUTHD_ISSUER", &self.base_url);
+        run_cli(
+            command,
+            self.db.dir.path(),
+            Some(&self.db.url),
+            &args,
+            stdin,
+        )
+        .await
+    }
+
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -186,6 +210,68 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// What one CLI run printed and how it exited.
+pub struct CliRun {
+    /// The exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Everything printed on stdout.
+    pub stdout: String,
+    /// Everything printed on stderr.
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Stdout as JSON, failing the test with both outputs when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// Stdout, failing the test when the command did not exit 0.
+    pub fn succeeded(self) -> String {
+        assert_eq!(self.code, 0, "the command failed: {}", self.stderr);
+        self.stdout
+    }
+}
+
+/// Runs `command` with `args` in `dir` against `database_url`, feeding `stdin`.
+pub async fn run_cli(
+    mut command: tokio::process::Command,
+    dir: &std::path::Path,
+    database_url: Option<&str>,
+    args: &[&str],
+    stdin: &str,
+) -> CliRun {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(url) = database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().expect("spawn mcp-authd");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    let output = child.wait_with_output().await.expect("wait");
+    CliRun {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 

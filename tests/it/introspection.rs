@@ -3,7 +3,7 @@
 //! in-memory revocation list across instances, and the `tokens` CLI.
 
 use crate::flow::*;
-use crate::helpers::TestApp;
+use crate::helpers::{CliRun, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -18,9 +18,7 @@ use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::rotation::RotationKind;
 use mcp_authd::tokens::signing_key::KeyMaterial;
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 
 const NOTES: &str = "https://notes.example/mcp";
 const T0: i64 = 1_800_000_000;
@@ -104,20 +102,7 @@ async fn token_request(app: &TestApp, form: &[(&str, &str)], auth: Auth<'_>) -> 
 /// An access token and a refresh token for `user` through `client` (public), by the full
 /// browser flow. The HTTP client keeps the person signed in, so later calls skip the login.
 async fn tokens_for(app: &TestApp, client: &str, user: &str) -> (String, String) {
-    let pkce = Pkce::new();
-    let params = authorize(app, client, &pkce, user, &[("scope", "notes:read")]).await;
-    let (status, body) = token_request(
-        app,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("code_verifier", &pkce.verifier),
-            ("redirect_uri", REDIRECT),
-        ],
-        Auth::Public(client),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = crate::flow::tokens_for(app, client, user, &[("scope", "notes:read")]).await;
     (
         body["access_token"].as_str().unwrap().to_owned(),
         body["refresh_token"].as_str().unwrap().to_owned(),
@@ -650,15 +635,7 @@ async fn forged_tokens_are_inactive() {
     forged.push(format!("{none}.{}.", parts[1]));
     forged.push(format!("{none}.{}.{}", parts[1], parts[2]));
     // HS256 keyed with the public key, in each form an attacker might try.
-    let jwks: Value = app
-        .http
-        .get(app.url("/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, jwks) = app.get_json("/jwks.json").await;
     let jwk = jwks["keys"][0].clone();
     let x = jwk["x"].as_str().unwrap().to_owned();
     for secret in [
@@ -886,32 +863,6 @@ async fn introspect_and_revoke_answer_browsers_with_cors() {
     }
 }
 
-/// Runs the real binary against `app`'s database, data directory and issuer.
-async fn cli(app: &TestApp, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let data_dir = app.db.dir.path().display().to_string();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
-    command
-        .args(args)
-        .args(["--data-dir", &data_dir])
-        .current_dir(app.db.dir.path())
-        .env_remove("RUST_LOG")
-        .env("DATABASE_URL", &app.db.url)
-        .env("MCP_AUTHD_ISSUER", &app.base_url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.as_bytes()).await.unwrap();
-    drop(input);
-    let output = child.wait_with_output().await.unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn tokens_introspect_prints_what_a_resource_server_would_hear() {
     let app = app().await;
@@ -920,8 +871,13 @@ async fn tokens_introspect_prints_what_a_resource_server_would_hear() {
     let (access, refresh) = tokens_for(&app, &client, "alice").await;
     let (rs, rs_secret) = resource_server(&app).await;
     for token in [&access, &refresh] {
-        let (code, stdout, stderr) =
-            cli(&app, &["tokens", "introspect", token, "--json"], "").await;
+        let CliRun {
+            code,
+            stdout,
+            stderr,
+        } = app
+            .cli(&["tokens", "introspect", token, "--json"], "")
+            .await;
         assert_eq!(code, 0, "{stderr}");
         let printed: Value = serde_json::from_str(&stdout).unwrap();
         assert_eq!(printed["active"], true, "{printed}");
@@ -930,17 +886,24 @@ async fn tokens_introspect_prints_what_a_resource_server_would_hear() {
             introspect(&app, token, Auth::Basic(&rs, &rs_secret)).await
         );
     }
-    let (code, stdout, stderr) =
-        cli(&app, &["tokens", "introspect", "-"], &format!("{access}\n")).await;
+    let CliRun {
+        code,
+        stdout,
+        stderr,
+    } = app
+        .cli(&["tokens", "introspect", "-"], &format!("{access}\n"))
+        .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with("active      true\n"), "{stdout}");
     assert!(stdout.contains("username    alice\n"), "{stdout}");
     assert!(stdout.contains("token_type  Bearer\n"), "{stdout}");
 
-    let (code, stdout, _) = cli(&app, &["tokens", "introspect", "nonsense", "--json"], "").await;
+    let CliRun { code, stdout, .. } = app
+        .cli(&["tokens", "introspect", "nonsense", "--json"], "")
+        .await;
     assert_eq!(code, 0);
     assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap(), inactive());
-    let (code, stdout, _) = cli(&app, &["tokens", "introspect", "nonsense"], "").await;
+    let CliRun { code, stdout, .. } = app.cli(&["tokens", "introspect", "nonsense"], "").await;
     assert_eq!((code, stdout.as_str()), (0, "active      false\n"));
 }
 
@@ -958,8 +921,13 @@ async fn tokens_revoke_ends_every_token_of_a_person_or_a_client() {
     let (rs, rs_secret) = resource_server(&app).await;
     let rs_auth = Auth::Basic(&rs, &rs_secret);
 
-    let (code, stdout, stderr) =
-        cli(&app, &["tokens", "revoke", "--user", "alice", "--json"], "").await;
+    let CliRun {
+        code,
+        stdout,
+        stderr,
+    } = app
+        .cli(&["tokens", "revoke", "--user", "alice", "--json"], "")
+        .await;
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["user"], "alice");
@@ -983,19 +951,26 @@ async fn tokens_revoke_ends_every_token_of_a_person_or_a_client() {
     .await;
     assert_eq!(status, 400);
 
-    let (code, stdout, stderr) = cli(&app, &["tokens", "revoke", "--client", &cc_client], "").await;
+    let CliRun {
+        code,
+        stdout,
+        stderr,
+    } = app
+        .cli(&["tokens", "revoke", "--client", &cc_client], "")
+        .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.starts_with("revoked 0 refresh token families and 0 access token(s) of client"),
         "{stdout}"
     );
     becomes_inactive(&app, &cc_token, rs_auth).await;
-    let (code, stdout, stderr) = cli(
-        &app,
-        &["tokens", "revoke", "--client", &client, "--json"],
-        "",
-    )
-    .await;
+    let CliRun {
+        code,
+        stdout,
+        stderr,
+    } = app
+        .cli(&["tokens", "revoke", "--client", &client, "--json"], "")
+        .await;
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["client"], client.as_str());
@@ -1019,7 +994,7 @@ async fn tokens_revoke_ends_every_token_of_a_person_or_a_client() {
             "no client with id",
         ),
     ] {
-        let (code, _, stderr) = cli(&app, &args, "").await;
+        let CliRun { code, stderr, .. } = app.cli(&args, "").await;
         assert_ne!(code, 0, "{args:?}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }

@@ -16,18 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 async fn tokens(app: &TestApp, user: &str) -> (String, String, String) {
     create_user(app, user).await;
     let client = public_client(app).await;
-    let pkce = Pkce::new();
-    let params = authorize(app, &client, &pkce, user, &[]).await;
-    let (status, body) = app
-        .post_token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("code_verifier", &pkce.verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client),
-        ])
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = tokens_for(app, &client, user, &[]).await;
     (
         client,
         body["access_token"].as_str().unwrap().to_owned(),
@@ -226,26 +215,6 @@ async fn events(app: &TestApp, mut filter: AuditFilter) -> Vec<mcp_authd::store:
     app.state.store.list_audit_events(&filter).await.unwrap()
 }
 
-/// Runs the real binary against the app's database and returns stdout (asserting success).
-async fn cli(app: &TestApp, args: &[&str]) -> String {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-authd"));
-    command
-        .args(args)
-        .arg("--data-dir")
-        .arg(app.db.dir.path())
-        .current_dir(app.db.dir.path())
-        .env("DATABASE_URL", &app.db.url)
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null());
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("MCP_AUTHD_")) {
-        command.env_remove(key);
-    }
-    let output = command.output().await.unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{args:?} failed: {stderr}");
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn sign_ins_consents_revocations_and_reuse_are_audited() {
     let app = TestApp::spawn().await;
@@ -404,8 +373,7 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
     assert_eq!(deleted.status(), 204);
 
     let created: Value = serde_json::from_str(
-        &cli(
-            &app,
+        &app.cli(
             &[
                 "clients",
                 "create",
@@ -416,17 +384,28 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
                 REDIRECT,
                 "--json",
             ],
+            "",
         )
-        .await,
+        .await
+        .succeeded(),
     )
     .unwrap();
     let cli_client = created["client_id"].as_str().unwrap();
-    cli(&app, &["clients", "update", cli_client, "--name", "Ops 2"]).await;
-    cli(&app, &["grants", "revoke", "--client", cli_client]).await;
-    cli(&app, &["tokens", "revoke", "--client", cli_client]).await;
-    cli(&app, &["keys", "rotate"]).await;
+    app.cli(&["clients", "update", cli_client, "--name", "Ops 2"], "")
+        .await
+        .succeeded();
+    app.cli(&["grants", "revoke", "--client", cli_client], "")
+        .await
+        .succeeded();
+    app.cli(&["tokens", "revoke", "--client", cli_client], "")
+        .await
+        .succeeded();
+    app.cli(&["keys", "rotate"], "").await.succeeded();
 
-    let out = cli(&app, &["audit", "--json", "--since", "1h"]).await;
+    let out = app
+        .cli(&["audit", "--json", "--since", "1h"], "")
+        .await
+        .succeeded();
     let listed: Vec<Value> = serde_json::from_str(&out).unwrap();
     let kinds: Vec<&str> = listed.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(
@@ -449,17 +428,22 @@ async fn registrations_and_operator_actions_are_audited_and_read_with_the_cli() 
     assert_eq!(listed[6]["client_id"], cli_client);
     assert_eq!(listed[7]["detail"]["rotation"], "scheduled");
 
-    let only: Vec<Value> =
-        serde_json::from_str(&cli(&app, &["audit", "--json", "--client", cli_client]).await)
-            .unwrap();
-    assert_eq!(only.len(), 4);
-    let text = cli(&app, &["audit", "--since", "2000-01-01"]).await;
-    assert!(text.starts_with("TIME (UTC)") && text.contains("client_updated"));
-    let future = cli(
-        &app,
-        &["audit", "--json", "--since", "2999-01-01T00:00:00Z"],
+    let only: Vec<Value> = serde_json::from_str(
+        &app.cli(&["audit", "--json", "--client", cli_client], "")
+            .await
+            .succeeded(),
     )
-    .await;
+    .unwrap();
+    assert_eq!(only.len(), 4);
+    let text = app
+        .cli(&["audit", "--since", "2000-01-01"], "")
+        .await
+        .succeeded();
+    assert!(text.starts_with("TIME (UTC)") && text.contains("client_updated"));
+    let future = app
+        .cli(&["audit", "--json", "--since", "2999-01-01T00:00:00Z"], "")
+        .await;
+    let future = future.succeeded();
     assert_eq!(future.trim(), "[]");
     app.stop().await;
 }

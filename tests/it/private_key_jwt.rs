@@ -4,7 +4,7 @@
 
 use crate::cimd::{DocServer, Reply, app_with};
 use crate::flow::{Pkce, REDIRECT, authorize, create_client, create_user};
-use crate::helpers::{TestApp, binary};
+use crate::helpers::{CliRun, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mcp_authd::config::{Config, ResourceConfig, SigningAlgorithm};
@@ -294,22 +294,6 @@ async fn a_dynamically_registered_private_key_jwt_client_gets_in_without_a_secre
     }
 }
 
-/// Runs the binary against the app's database; returns (exit code, stdout, stderr).
-async fn cli(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let output = binary()
-        .args(args)
-        .current_dir(app.db.dir.path())
-        .env("DATABASE_URL", &app.db.url)
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn an_operator_creates_a_private_key_jwt_machine_client_from_a_jwks_file() {
     let app = TestApp::spawn_with(notes).await;
@@ -327,11 +311,16 @@ async fn an_operator_creates_a_private_key_jwt_machine_client_from_a_jwks_file()
         "--token-endpoint-auth-method",
         "private_key_jwt",
     ];
-    let (code, out, err) = cli(
-        &app,
-        &[&create[..], &["--jwks-file", file, "--json"]].concat(),
-    )
-    .await;
+    let CliRun {
+        code,
+        stdout: out,
+        stderr: err,
+    } = app
+        .cli(
+            &[&create[..], &["--jwks-file", file, "--json"]].concat(),
+            "",
+        )
+        .await;
     assert_eq!(code, 0, "{err}");
     let created: Value = serde_json::from_str(&out).unwrap();
     assert!(created.get("client_secret").is_none(), "{created}");
@@ -359,7 +348,9 @@ async fn an_operator_creates_a_private_key_jwt_machine_client_from_a_jwks_file()
         ),
         (vec!["--jwks-file", "/no/such/file.json"], "cannot read"),
     ] {
-        let (code, _, err) = cli(&app, &[&create[..], &extra[..]].concat()).await;
+        let CliRun {
+            code, stderr: err, ..
+        } = app.cli(&[&create[..], &extra[..]].concat(), "").await;
         assert_ne!(code, 0, "{why}");
         assert!(err.contains(why), "{why}: {err}");
     }
