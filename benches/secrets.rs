@@ -39,7 +39,12 @@ fn secrets(c: &mut Criterion) {
         ..Config::default()
     };
     c.bench_function("metadata/build_and_serialize", |b| {
-        b.iter(|| serde_json::to_vec(&authorization_server_metadata(black_box(&config))).unwrap())
+        b.iter(|| {
+            serde_json::to_vec(&authorization_server_metadata(black_box(
+                config.server_profile(),
+            )))
+            .unwrap()
+        })
     });
 }
 

@@ -119,7 +119,7 @@ impl Keys {
     /// with a clear message when a stored key does not open with this instance's
     /// key-encryption key.
     pub async fn load(store: &Store, config: &Config, clock: &Clock) -> Result<Keys, KeyError> {
-        let kek = KeyEncryptionKey::from_config(config)?;
+        let kek = KeyEncryptionKey::load(config.keys.encryption_key.as_ref(), &config.data_dir)?;
         let keys = Keys(Arc::new(Inner {
             ring: Keyring::new(&config.issuer, clock),
             store: store.clone(),

@@ -67,7 +67,7 @@ pub fn run(config: &Config, out: Output, command: ResourcesCommand) -> anyhow::R
 
 /// `resources metadata URI`: the document and the challenge, ready to copy.
 fn metadata(config: &Config, out: Output, uri: &str) -> anyhow::Result<()> {
-    let advice = advise(config, uri)?;
+    let advice = advise(config.audiences(), uri)?;
     if config.open_resource_mode() {
         out.note(
             "note: open-resource mode (no [[resources]] configured): clients must send this URI as \

@@ -102,6 +102,54 @@ impl Config {
     pub fn open_resource_mode(&self) -> bool {
         self.resources.is_empty()
     }
+
+    /// The part of the configuration the metadata document (RFC 8414) describes.
+    pub fn server_profile(&self) -> ServerProfile<'_> {
+        ServerProfile {
+            audiences: self.audiences(),
+            registration: self.registration.mode,
+            client_id_metadata_documents: self.cimd.enabled,
+        }
+    }
+
+    /// The part of the configuration every audience rule reads.
+    pub fn audiences(&self) -> Audiences<'_> {
+        Audiences {
+            issuer: &self.issuer,
+            resources: &self.resources,
+            default_resource: self.default_resource.as_deref(),
+        }
+    }
+}
+
+/// What the metadata document says about this server, from its configuration (`oauth::metadata`).
+#[derive(Clone, Copy, Debug)]
+pub struct ServerProfile<'a> {
+    /// The MCP servers tokens may be for (and the issuer).
+    pub audiences: Audiences<'a>,
+    /// `registration.mode`: whether `/register` is listed.
+    pub registration: RegistrationMode,
+    /// `cimd.enabled`: whether client ID metadata documents are accepted.
+    pub client_id_metadata_documents: bool,
+}
+
+/// The MCP servers tokens may be for, as configured: what the audience and scope rules
+/// (`oauth::resource`) read, and nothing else.
+#[derive(Clone, Copy, Debug)]
+pub struct Audiences<'a> {
+    /// This server's issuer: the audience of open-resource tokens that name no resource.
+    pub issuer: &'a str,
+    /// `[[resources]]`; none means open-resource mode.
+    pub resources: &'a [ResourceConfig],
+    /// `default_resource`.
+    pub default_resource: Option<&'a str>,
+}
+
+impl Audiences<'_> {
+    /// True when no resources are configured, so any absolute https or loopback URI is accepted.
+    pub fn open_resource_mode(&self) -> bool {
+        self.resources.is_empty()
+    }
 }
 
 /// `[tokens]`: lifetimes of what the server issues.

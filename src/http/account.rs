@@ -42,7 +42,7 @@ pub async fn show(
     for listing in account::grants(&state, &session.user.id).await? {
         let grant = listing.grant;
         let view = GrantView {
-            resource_name: resource::configured(&state.config, &grant.resource)
+            resource_name: resource::configured(state.config.audiences(), &grant.resource)
                 .map(|r| r.name.clone()),
             resource_uri: if grant.resource == state.config.issuer {
                 "any MCP server".to_owned()

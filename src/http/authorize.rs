@@ -88,10 +88,11 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
     let redirect = authorize::verify_client_redirect(&params, &client)
         .map_err(|UntrustedRequest(message)| bad_request("Invalid redirect address", &message))?;
     let now = state.clock.now();
-    let request = match authorize::validate(&params, &client, redirect, &state.config, now) {
-        Ok(request) => request,
-        Err(error) => return Ok(error_answer(state, &client, &error)),
-    };
+    let request =
+        match authorize::validate(&params, &client, redirect, state.config.audiences(), now) {
+            Ok(request) => request,
+            Err(error) => return Ok(error_answer(state, &client, &error)),
+        };
     let browser = Browser::load(state, headers).await?;
     let step = flow::next_step(state, browser.session.as_ref(), &client, &request).await?;
     if let Step::Refuse(error) = &step {

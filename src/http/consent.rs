@@ -115,7 +115,7 @@ pub fn consent_page(
     let action = format!("{}/consent", state.config.issuer);
     let account_url = format!("{}/account", state.config.issuer);
     let csrf = browser.csrf_token();
-    let configured = resource::configured(&state.config, &request.target.uri);
+    let configured = resource::configured(state.config.audiences(), &request.target.uri);
     let scopes = request
         .scopes
         .granted

@@ -15,8 +15,8 @@ const CACHE_CONTROL: &str = "public, max-age=300";
 /// The metadata routes, with the document serialized once here rather than per request.
 pub fn routes(config: &Config) -> Router<AppState> {
     // Serializing strings, booleans and lists of them cannot fail.
-    let document =
-        Bytes::from(serde_json::to_vec(&authorization_server_metadata(config)).unwrap_or_default());
+    let document = serde_json::to_vec(&authorization_server_metadata(config.server_profile()));
+    let document = Bytes::from(document.unwrap_or_default());
     let mut router = Router::new();
     for path in well_known_paths(&config.issuer) {
         let body = document.clone();

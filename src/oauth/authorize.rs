@@ -7,7 +7,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource::{self, ScopeDecision, Target};
 use super::{pkce, redirect_uri};
-use crate::config::Config;
+use crate::config::Audiences;
 use crate::oauth::client::{Client, ClientSource};
 use serde::{Deserialize, Serialize};
 
@@ -196,7 +196,7 @@ pub fn validate(
     params: &Params,
     client: &Client,
     redirect: VerifiedRedirect,
-    config: &Config,
+    audiences: Audiences<'_>,
     now: i64,
 ) -> Result<AuthorizationRequest, RedirectError> {
     let state = params.get("state").map(str::to_owned);
@@ -236,9 +236,9 @@ pub fn validate(
     )
     .map_err(|message| fail(OAuthError::invalid_request(message)))?;
     let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
-    let target = resource::resolve(config, params.all("resource")).map_err(fail)?;
+    let target = resource::resolve(audiences, params.all("resource")).map_err(fail)?;
     let scopes = resource::decide_scopes(
-        config,
+        audiences,
         &target,
         params.get("scope"),
         client.settings.scope.as_deref(),

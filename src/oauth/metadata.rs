@@ -2,7 +2,7 @@
 
 use super::client::{AuthMethod, GrantType};
 use super::scope::IDENTITY_SCOPES;
-use crate::config::{Config, RegistrationMode};
+use crate::config::{RegistrationMode, ServerProfile};
 use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -93,9 +93,10 @@ pub struct AuthorizationServerMetadata {
     pub gated: BTreeMap<&'static str, serde_json::Value>,
 }
 
-/// Builds the metadata document for this configuration.
-pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMetadata {
-    let issuer = config.issuer.as_str();
+/// Builds the metadata document for this server.
+pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> AuthorizationServerMetadata {
+    let config = profile.audiences;
+    let issuer = config.issuer;
     let at = |path: &str| format!("{issuer}{path}");
     let mut scopes_supported: Vec<String> = Vec::new();
     for scope in config.resources.iter().flat_map(|r| &r.scopes) {
@@ -120,7 +121,7 @@ pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMeta
         authorization_endpoint: at("/authorize"),
         token_endpoint: at("/token"),
         jwks_uri: at("/jwks.json"),
-        registration_endpoint: (config.registration.mode != RegistrationMode::Off)
+        registration_endpoint: (profile.registration != RegistrationMode::Off)
             .then(|| at("/register")),
         scopes_supported,
         response_types_supported: vec!["code"],
@@ -138,7 +139,7 @@ pub fn authorization_server_metadata(config: &Config) -> AuthorizationServerMeta
         token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         code_challenge_methods_supported: vec!["S256"],
         authorization_response_iss_parameter_supported: true,
-        client_id_metadata_document_supported: config.cimd.enabled,
+        client_id_metadata_document_supported: profile.client_id_metadata_documents,
         gated,
     }
 }

@@ -2,7 +2,7 @@
 //! `mcp-authd resources metadata` prints for operators to serve, and what `doctor` expects.
 
 use super::resource;
-use crate::config::{Config, is_acceptable_resource_uri};
+use crate::config::{Audiences, is_acceptable_resource_uri};
 use serde::Serialize;
 
 /// The RFC 9728 well-known segment.
@@ -67,13 +67,13 @@ pub fn metadata_url(resource: &str) -> Option<String> {
 }
 
 /// The advice for `uri` under this configuration.
-pub fn advise(config: &Config, uri: &str) -> Result<ResourceAdvice, AdviceError> {
+pub fn advise(audiences: Audiences<'_>, uri: &str) -> Result<ResourceAdvice, AdviceError> {
     if !is_acceptable_resource_uri(uri) {
         return Err(AdviceError::NotAResource(uri.to_owned()));
     }
-    let configured = resource::configured(config, uri);
-    if configured.is_none() && !config.open_resource_mode() {
-        let known: Vec<&str> = config.resources.iter().map(|r| r.uri.as_str()).collect();
+    let configured = resource::configured(audiences, uri);
+    if configured.is_none() && !audiences.open_resource_mode() {
+        let known: Vec<&str> = audiences.resources.iter().map(|r| r.uri.as_str()).collect();
         return Err(AdviceError::NotConfigured {
             uri: uri.to_owned(),
             known: known.join(", "),
@@ -104,7 +104,7 @@ pub fn advise(config: &Config, uri: &str) -> Result<ResourceAdvice, AdviceError>
         metadata_url,
         metadata: ProtectedResourceMetadata {
             resource,
-            authorization_servers: vec![config.issuer.clone()],
+            authorization_servers: vec![audiences.issuer.to_owned()],
             scopes_supported: scopes,
             bearer_methods_supported: vec!["header"],
             resource_name: configured.map(|r| r.name.clone()),
@@ -116,6 +116,7 @@ pub fn advise(config: &Config, uri: &str) -> Result<ResourceAdvice, AdviceError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::config::{Overrides, ResourceConfig};
 
     fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
@@ -153,7 +154,7 @@ mod tests {
             &["notes:read", "notes:write"],
             &["notes:read"],
         )]);
-        let advice = advise(&config, "https://mcp.example.com/mcp").unwrap();
+        let advice = advise(config.audiences(), "https://mcp.example.com/mcp").unwrap();
         assert_eq!(
             advice.metadata.authorization_servers,
             ["https://auth.example.com"]
@@ -172,15 +173,15 @@ mod tests {
     #[test]
     fn an_unconfigured_resource_is_refused_unless_in_open_mode() {
         let configured = config(&[("https://mcp.example.com/mcp", &["a"], &[])]);
-        let err = advise(&configured, "https://other.example.com/mcp").unwrap_err();
+        let err = advise(configured.audiences(), "https://other.example.com/mcp").unwrap_err();
         assert!(
             err.to_string().contains("https://mcp.example.com/mcp"),
             "{err}"
         );
         let open = config(&[]);
-        let advice = advise(&open, "https://other.example.com/mcp").unwrap();
+        let advice = advise(open.audiences(), "https://other.example.com/mcp").unwrap();
         assert!(advice.metadata.scopes_supported.is_none());
         assert!(!advice.www_authenticate.contains("scope="));
-        assert!(advise(&open, "http://mcp.example.com/mcp").is_err());
+        assert!(advise(open.audiences(), "http://mcp.example.com/mcp").is_err());
     }
 }

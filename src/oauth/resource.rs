@@ -2,7 +2,7 @@
 
 use super::error::OAuthError;
 use super::scope;
-use crate::config::{Config, ResourceConfig, is_acceptable_resource_uri};
+use crate::config::{Audiences, ResourceConfig, is_acceptable_resource_uri};
 use serde::{Deserialize, Serialize};
 
 /// The audience of the tokens a request will produce.
@@ -18,7 +18,7 @@ pub struct Target {
 }
 
 /// Resolves the `resource` parameters of a request (none or one) against configuration.
-pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthError> {
+pub fn resolve(audiences: Audiences<'_>, requested: &[String]) -> Result<Target, OAuthError> {
     let requested = match requested {
         [] => None,
         [one] => Some(one.as_str()),
@@ -29,7 +29,7 @@ pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthErr
         }
     };
     match requested {
-        Some(uri) if config.open_resource_mode() => {
+        Some(uri) if audiences.open_resource_mode() => {
             if !is_acceptable_resource_uri(uri) {
                 return Err(OAuthError::invalid_target(
                     "the resource must be an absolute https URL (or http on loopback) without a fragment",
@@ -41,12 +41,12 @@ pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthErr
                 unrestricted: false,
             })
         }
-        Some(uri) => configured(config, uri).map(target_of).ok_or_else(|| {
+        Some(uri) => configured(audiences, uri).map(target_of).ok_or_else(|| {
             OAuthError::invalid_target(format!(
                 "{uri} is not a resource this server issues tokens for"
             ))
         }),
-        None => default_target(config),
+        None => default_target(audiences),
     }
 }
 
@@ -55,7 +55,7 @@ pub fn resolve(config: &Config, requested: &[String]) -> Result<Target, OAuthErr
 /// open-resource audience or an arbitrary requested URI: with no person involved, only the
 /// operator can say which MCP server a machine client may reach.
 pub fn resolve_for_machine(
-    config: &Config,
+    audiences: Audiences<'_>,
     bound: &[String],
     requested: &[String],
 ) -> Result<Target, OAuthError> {
@@ -65,7 +65,7 @@ pub fn resolve_for_machine(
         unrestricted: false,
     };
     match requested {
-        [] => match default_target(config) {
+        [] => match default_target(audiences) {
             Ok(target) if !target.unrestricted => Ok(target),
             _ => match bound {
                 [only] => Ok(unnamed(only)),
@@ -74,7 +74,7 @@ pub fn resolve_for_machine(
                 )),
             },
         },
-        [one] => configured(config, one)
+        [one] => configured(audiences, one)
             .map(target_of)
             .or_else(|| {
                 bound
@@ -94,8 +94,11 @@ pub fn resolve_for_machine(
 }
 
 /// The configured resource `uri` names, allowing one trailing slash on a bare origin.
-pub fn configured<'a>(config: &'a Config, uri: &str) -> Option<&'a ResourceConfig> {
-    config.resources.iter().find(|r| same_resource(&r.uri, uri))
+pub fn configured<'a>(audiences: Audiences<'a>, uri: &str) -> Option<&'a ResourceConfig> {
+    audiences
+        .resources
+        .iter()
+        .find(|r| same_resource(&r.uri, uri))
 }
 
 fn same_resource(configured: &str, requested: &str) -> bool {
@@ -122,21 +125,21 @@ fn target_of(resource: &ResourceConfig) -> Target {
     }
 }
 
-fn default_target(config: &Config) -> Result<Target, OAuthError> {
-    if let Some(default) = &config.default_resource {
-        return Ok(match configured(config, default) {
+fn default_target(audiences: Audiences<'_>) -> Result<Target, OAuthError> {
+    if let Some(default) = audiences.default_resource {
+        return Ok(match configured(audiences, default) {
             Some(resource) => target_of(resource),
             None => Target {
-                uri: default.clone(),
+                uri: default.to_owned(),
                 name: None,
                 unrestricted: false,
             },
         });
     }
-    match config.resources.as_slice() {
+    match audiences.resources {
         [only] => Ok(target_of(only)),
         [] => Ok(Target {
-            uri: config.issuer.clone(),
+            uri: audiences.issuer.to_owned(),
             name: None,
             unrestricted: true,
         }),
@@ -162,7 +165,7 @@ pub struct ScopeDecision {
 /// Decides scopes: within the resource's scopes (unknown ones are `invalid_scope`), within
 /// the client's registered scope (others are dropped), and the defaults when none are asked.
 pub fn decide_scopes(
-    config: &Config,
+    audiences: Audiences<'_>,
     target: &Target,
     requested: Option<&str>,
     client_scope: Option<&str>,
@@ -178,7 +181,7 @@ pub fn decide_scopes(
         .map_err(OAuthError::invalid_scope)?
         .map(|allowed| scope::split_identity(allowed).0)
         .filter(|allowed| !allowed.is_empty());
-    let resource = configured(config, &target.uri);
+    let resource = configured(audiences, &target.uri);
     if let Some(resource) = resource
         && let Some(unknown) = asked.iter().find(|s| !resource.scopes.contains(s))
     {
@@ -211,6 +214,7 @@ pub fn decide_scopes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
     use crate::oauth::error::ErrorCode;
 
     fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
@@ -236,13 +240,18 @@ mod tests {
     #[test]
     fn identity_scopes_are_never_an_error_nor_an_allow_list() {
         let c = config(&[("https://mcp.example/mcp", &["mcp:tools"], &["mcp:tools"])]);
-        let target = resolve(&c, &[]).unwrap();
-        let beside =
-            decide_scopes(&c, &target, Some("openid mcp:tools offline_access"), None).unwrap();
+        let target = resolve(c.audiences(), &[]).unwrap();
+        let beside = decide_scopes(
+            c.audiences(),
+            &target,
+            Some("openid mcp:tools offline_access"),
+            None,
+        )
+        .unwrap();
         assert_eq!(beside.granted, ["mcp:tools"]);
         assert_eq!(beside.identity, ["openid", "offline_access"]);
         let goose = decide_scopes(
-            &c,
+            c.audiences(),
             &target,
             Some("openid profile email"),
             Some("openid profile email"),
@@ -255,8 +264,9 @@ mod tests {
         );
         assert!(goose.dropped.is_empty());
         let open = Config::default();
-        let open_target = resolve(&open, &[]).unwrap();
-        let only_identity = decide_scopes(&open, &open_target, Some("openid email"), None).unwrap();
+        let open_target = resolve(open.audiences(), &[]).unwrap();
+        let only_identity =
+            decide_scopes(open.audiences(), &open_target, Some("openid email"), None).unwrap();
         assert!(
             only_identity.granted.is_empty(),
             "open mode: no resource scope invented"
@@ -266,10 +276,14 @@ mod tests {
     #[test]
     fn machine_tokens_never_get_the_open_resource_audience() {
         let open = Config::default();
-        let error = resolve_for_machine(&open, &[], &[]).unwrap_err();
+        let error = resolve_for_machine(open.audiences(), &[], &[]).unwrap_err();
         assert_eq!(error.code, ErrorCode::InvalidTarget);
-        let error =
-            resolve_for_machine(&open, &[], &strings(&["https://any.example/mcp"])).unwrap_err();
+        let error = resolve_for_machine(
+            open.audiences(),
+            &[],
+            &strings(&["https://any.example/mcp"]),
+        )
+        .unwrap_err();
         assert_eq!(
             error.code,
             ErrorCode::InvalidTarget,
@@ -281,25 +295,32 @@ mod tests {
     fn machine_tokens_take_a_configured_default_or_bound_resource() {
         let one = config(&[("https://mcp.example/mcp", &["read"], &[])]);
         assert_eq!(
-            resolve_for_machine(&one, &[], &[]).unwrap().uri,
+            resolve_for_machine(one.audiences(), &[], &[]).unwrap().uri,
             "https://mcp.example/mcp"
         );
         let bound = strings(&["https://tools.example/mcp"]);
         let open = Config::default();
         assert_eq!(
-            resolve_for_machine(&open, &bound, &[]).unwrap().uri,
+            resolve_for_machine(open.audiences(), &bound, &[])
+                .unwrap()
+                .uri,
             "https://tools.example/mcp",
             "the one bound resource is the default"
         );
         assert_eq!(
-            resolve_for_machine(&one, &bound, &bound).unwrap().uri,
+            resolve_for_machine(one.audiences(), &bound, &bound)
+                .unwrap()
+                .uri,
             "https://tools.example/mcp",
             "bound resources work beside configured ones"
         );
         let two = strings(&["https://a.example/mcp", "https://b.example/mcp"]);
-        assert!(resolve_for_machine(&open, &two, &[]).is_err(), "which one?");
         assert!(
-            resolve_for_machine(&open, &two, &two).is_err(),
+            resolve_for_machine(open.audiences(), &two, &[]).is_err(),
+            "which one?"
+        );
+        assert!(
+            resolve_for_machine(open.audiences(), &two, &two).is_err(),
             "one at a time"
         );
     }
@@ -307,11 +328,14 @@ mod tests {
     #[test]
     fn one_configured_resource_is_the_default() {
         let c = config(&[("https://mcp.example.com/mcp", &["read"], &["read"])]);
-        assert_eq!(resolve(&c, &[]).unwrap().uri, "https://mcp.example.com/mcp");
-        assert!(resolve(&c, &strings(&["https://other.example.com/mcp"])).is_err());
+        assert_eq!(
+            resolve(c.audiences(), &[]).unwrap().uri,
+            "https://mcp.example.com/mcp"
+        );
+        assert!(resolve(c.audiences(), &strings(&["https://other.example.com/mcp"])).is_err());
         assert!(
             resolve(
-                &c,
+                c.audiences(),
                 &strings(&["https://mcp.example.com/mcp", "https://mcp.example.com/mcp"])
             )
             .is_err()
@@ -325,14 +349,14 @@ mod tests {
             ("https://b.example.com/mcp", &[], &[]),
         ]);
         assert_eq!(
-            resolve(&c, &strings(&["https://mcp.example.com/"]))
+            resolve(c.audiences(), &strings(&["https://mcp.example.com/"]))
                 .unwrap()
                 .uri,
             "https://mcp.example.com"
         );
-        assert!(resolve(&c, &strings(&["https://b.example.com/mcp/"])).is_err());
+        assert!(resolve(c.audiences(), &strings(&["https://b.example.com/mcp/"])).is_err());
         assert!(
-            resolve(&c, &[]).is_err(),
+            resolve(c.audiences(), &[]).is_err(),
             "several resources and no default"
         );
     }
@@ -341,13 +365,13 @@ mod tests {
     fn open_resource_mode_accepts_https_and_defaults_to_the_issuer() {
         let c = Config::default();
         assert_eq!(
-            resolve(&c, &strings(&["https://any.example/mcp"]))
+            resolve(c.audiences(), &strings(&["https://any.example/mcp"]))
                 .unwrap()
                 .uri,
             "https://any.example/mcp"
         );
-        assert!(resolve(&c, &strings(&["http://any.example/mcp"])).is_err());
-        let unrestricted = resolve(&c, &[]).unwrap();
+        assert!(resolve(c.audiences(), &strings(&["http://any.example/mcp"])).is_err());
+        let unrestricted = resolve(c.audiences(), &[]).unwrap();
         assert!(unrestricted.unrestricted);
         assert_eq!(unrestricted.uri, c.issuer);
     }
@@ -355,35 +379,40 @@ mod tests {
     #[test]
     fn scopes_are_bounded_by_resource_and_client() {
         let c = config(&[("https://mcp.example.com/mcp", &["read", "write"], &["read"])]);
-        let t = resolve(&c, &[]).unwrap();
-        assert_eq!(decide_scopes(&c, &t, None, None).unwrap().granted, ["read"]);
-        assert!(decide_scopes(&c, &t, Some("admin"), None).is_err());
-        let d = decide_scopes(&c, &t, Some("read write"), Some("read")).unwrap();
+        let t = resolve(c.audiences(), &[]).unwrap();
+        assert_eq!(
+            decide_scopes(c.audiences(), &t, None, None)
+                .unwrap()
+                .granted,
+            ["read"]
+        );
+        assert!(decide_scopes(c.audiences(), &t, Some("admin"), None).is_err());
+        let d = decide_scopes(c.audiences(), &t, Some("read write"), Some("read")).unwrap();
         assert_eq!(
             (d.granted, d.dropped),
             (strings(&["read"]), strings(&["write"]))
         );
-        assert!(decide_scopes(&c, &t, Some("write"), Some("read")).is_err());
+        assert!(decide_scopes(c.audiences(), &t, Some("write"), Some("read")).is_err());
     }
 
     #[test]
     fn open_mode_grants_any_scope_or_the_clients_registered_one() {
         let c = Config::default();
-        let t = resolve(&c, &[]).unwrap();
+        let t = resolve(c.audiences(), &[]).unwrap();
         assert_eq!(
-            decide_scopes(&c, &t, Some("anything"), None)
+            decide_scopes(c.audiences(), &t, Some("anything"), None)
                 .unwrap()
                 .granted,
             ["anything"]
         );
         assert_eq!(
-            decide_scopes(&c, &t, None, Some("files:read"))
+            decide_scopes(c.audiences(), &t, None, Some("files:read"))
                 .unwrap()
                 .granted,
             ["files:read"]
         );
         assert!(
-            decide_scopes(&c, &t, None, None)
+            decide_scopes(c.audiences(), &t, None, None)
                 .unwrap()
                 .granted
                 .is_empty()
@@ -397,6 +426,7 @@ mod properties {
     //! an acceptable URI), and granted scopes stay inside both the resource's and the client's.
 
     use super::*;
+    use crate::config::Config;
     use crate::oauth::error::ErrorCode;
     use crate::testing::proptest_config;
     use proptest::collection::vec;
@@ -443,11 +473,11 @@ mod properties {
             client in scope_value(),
         ) {
             let config = configured_mode();
-            match resolve(&config, &requested) {
+            match resolve(config.audiences(), &requested) {
                 Ok(target) => {
                     prop_assert!(requested.len() <= 1);
                     prop_assert_eq!(&target.uri, CONFIGURED);
-                    match decide_scopes(&config, &target, asked.as_deref(), client.as_deref()) {
+                    match decide_scopes(config.audiences(), &target, asked.as_deref(), client.as_deref()) {
                         Ok(decision) => {
                             let resource = &config.resources[0];
                             prop_assert!(decision.granted.iter().all(|s| resource.scopes.contains(s)));
@@ -473,7 +503,7 @@ mod properties {
         #[test]
         fn open_mode_targets_only_acceptable_resource_uris(requested in vec(resource_value(), 0..3)) {
             let config = Config::default();
-            match resolve(&config, &requested) {
+            match resolve(config.audiences(), &requested) {
                 Ok(target) if requested.is_empty() => {
                     prop_assert!(target.unrestricted);
                     prop_assert_eq!(target.uri, config.issuer);

@@ -2,7 +2,7 @@
 //! `keys.encryption_key`, or else from a key file generated once in `data_dir`.
 
 use super::keyring::KeyError;
-use crate::config::Config;
+use crate::support::secret::Secret;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine;
@@ -48,8 +48,8 @@ impl std::fmt::Debug for KeyEncryptionKey {
 impl KeyEncryptionKey {
     /// The configured key, else the key file in `data_dir`, generated (0600, with a warning)
     /// the first time.
-    pub fn from_config(config: &Config) -> Result<Self, KeyError> {
-        match &config.keys.encryption_key {
+    pub fn load(configured: Option<&Secret>, data_dir: &Path) -> Result<Self, KeyError> {
+        match configured {
             Some(configured) => {
                 let bytes = decode_key(configured.expose()).ok_or_else(|| {
                     KeyError::KeyFile("keys.encryption_key must be 32 bytes in base64".into())
@@ -57,7 +57,7 @@ impl KeyEncryptionKey {
                 Ok(Self::from_bytes(&bytes, KeySource::Configured))
             }
             None => {
-                let path = config.data_dir.join(KEY_FILE_NAME);
+                let path = data_dir.join(KEY_FILE_NAME);
                 let bytes = read_or_generate(&path)?;
                 Ok(Self::from_bytes(&bytes, KeySource::File(path)))
             }

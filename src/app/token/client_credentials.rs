@@ -13,10 +13,13 @@ pub async fn exchange(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, GrantError> {
-    let target =
-        resource::resolve_for_machine(&state.config, &client.resources, params.all("resource"))?;
+    let target = resource::resolve_for_machine(
+        state.config.audiences(),
+        &client.resources,
+        params.all("resource"),
+    )?;
     let scopes = resource::decide_scopes(
-        &state.config,
+        state.config.audiences(),
         &target,
         params.get("scope"),
         client.settings.scope.as_deref(),

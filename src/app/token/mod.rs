@@ -126,7 +126,8 @@ pub fn mint_access_token(
 pub fn check_resource(state: &AppState, params: &Params, held: &str) -> Result<(), OAuthError> {
     let same = |requested: &str| {
         requested == held
-            || resource::configured(&state.config, requested).is_some_and(|r| r.uri == held)
+            || resource::configured(state.config.audiences(), requested)
+                .is_some_and(|r| r.uri == held)
     };
     match params.all("resource") {
         [] => Ok(()),
