@@ -6,11 +6,12 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use jsonwebtoken::{EncodingKey, Header};
 use mcp_authd::app::keys::Keys;
-use mcp_authd::config::{Config, SigningAlgorithm};
+use mcp_authd::config::Config;
 use mcp_authd::store::Store;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
+use mcp_authd::tokens::signing_key::SigningAlgorithm;
 use mcp_authd::tokens::signing_key::{KeyMaterial, algorithm_name, jwt_algorithm};
 use std::hint::black_box;
 

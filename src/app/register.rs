@@ -4,9 +4,9 @@
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::clients::secret_transition;
 use crate::app::state::AppState;
-use crate::config::RegistrationMode;
 use crate::oauth::client::{Client, ClientSource};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::registration::RegistrationMode;
 use crate::oauth::registration::{
     Registration, parse_registration, refuse_unapproved_machine_grant,
 };

@@ -1,16 +1,20 @@
 //! Typed settings: defaults, then a TOML file, then `MCP_AUTHD_*` environment, then flags.
 
 mod duration;
-mod lenient;
 mod load;
 mod validate;
 
 pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
-pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS, is_acceptable_resource_uri};
+pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS};
 
+use crate::oauth::metadata::ServerProfile;
 use crate::oauth::redirect_uri::is_loopback_host;
+use crate::oauth::registration::RegistrationMode;
+use crate::oauth::resource::{Audiences, ResourceConfig};
 use crate::support::secret::Secret;
+use crate::support::telemetry::LogFormat;
+use crate::tokens::signing_key::SigningAlgorithm;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +27,7 @@ pub struct Config {
     pub issuer: String,
     /// Development only: accept an `http://` issuer that is not loopback (OAuth 2.1 requires
     /// TLS), with a warning on every start.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub allow_insecure_issuer: bool,
     /// The socket address the HTTP server binds.
     pub listen: SocketAddr,
@@ -122,36 +126,6 @@ impl Config {
     }
 }
 
-/// What the metadata document says about this server, from its configuration (`oauth::metadata`).
-#[derive(Clone, Copy, Debug)]
-pub struct ServerProfile<'a> {
-    /// The MCP servers tokens may be for (and the issuer).
-    pub audiences: Audiences<'a>,
-    /// `registration.mode`: whether `/register` is listed.
-    pub registration: RegistrationMode,
-    /// `cimd.enabled`: whether client ID metadata documents are accepted.
-    pub client_id_metadata_documents: bool,
-}
-
-/// The MCP servers tokens may be for, as configured: what the audience and scope rules
-/// (`oauth::resource`) read, and nothing else.
-#[derive(Clone, Copy, Debug)]
-pub struct Audiences<'a> {
-    /// This server's issuer: the audience of open-resource tokens that name no resource.
-    pub issuer: &'a str,
-    /// `[[resources]]`; none means open-resource mode.
-    pub resources: &'a [ResourceConfig],
-    /// `default_resource`.
-    pub default_resource: Option<&'a str>,
-}
-
-impl Audiences<'_> {
-    /// True when no resources are configured, so any absolute https or loopback URI is accepted.
-    pub fn open_resource_mode(&self) -> bool {
-        self.resources.is_empty()
-    }
-}
-
 /// `[tokens]`: lifetimes of what the server issues.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -168,7 +142,7 @@ pub struct TokensConfig {
     pub refresh_reuse_window: Seconds,
     /// Failed `/token` requests allowed per client and address within `failure_window`,
     /// then 429; 0 turns the limit off.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_failures: u32,
     /// The window `/token` failures are counted in.
     pub failure_window: Seconds,
@@ -190,17 +164,6 @@ impl Default for TokensConfig {
             revoked_retention: Seconds(7 * 86_400),
         }
     }
-}
-
-/// JWS algorithms offered for access-token signing keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-pub enum SigningAlgorithm {
-    /// ECDSA P-256 with SHA-256: fast and compact, the default.
-    ES256,
-    /// Ed25519.
-    EdDSA,
-    /// RSA PKCS#1 v1.5 with SHA-256, for verifiers that know nothing else.
-    RS256,
 }
 
 /// `[keys]`: signing keys and their rotation schedule.
@@ -228,37 +191,6 @@ impl Default for KeysConfig {
     }
 }
 
-/// `[[resources]]`: one MCP server protected by this authorization server.
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceConfig {
-    /// The resource identifier (RFC 8707), usually the MCP server's URL.
-    pub uri: String,
-    /// What people see on the consent page.
-    pub name: String,
-    /// Every scope this resource understands.
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub scopes: Vec<String>,
-    /// Scopes granted when a request names none.
-    #[serde(default, deserialize_with = "lenient::list")]
-    pub default_scopes: Vec<String>,
-    /// What each scope lets an application do, in words for the consent page.
-    #[serde(default)]
-    pub scope_descriptions: std::collections::BTreeMap<String, String>,
-}
-
-/// How clients may register themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RegistrationMode {
-    /// Anyone may register (rate-limited).
-    Open,
-    /// Registration needs the initial access token.
-    Token,
-    /// No dynamic registration.
-    Off,
-}
-
 /// `[registration]`: RFC 7591 dynamic client registration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -268,17 +200,17 @@ pub struct RegistrationConfig {
     /// Bearer token required when `mode = "token"`.
     pub initial_access_token: Option<Secret>,
     /// Registrations accepted per client IP per hour.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub per_ip_per_hour: u32,
     /// Dynamically registered clients never used for this long are deleted.
     pub unused_client_ttl: Seconds,
     /// Private-use redirect URI schemes allowed besides https and loopback http.
-    #[serde(deserialize_with = "lenient::list")]
+    #[serde(deserialize_with = "crate::support::lenient::list")]
     pub allowed_redirect_schemes: Vec<String>,
     /// Whether registrations holding the initial access token may ask for
     /// `client_credentials`. Never in `open` mode: an anonymous registration must not yield
     /// a client that mints tokens with no person involved.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub allow_client_credentials: bool,
 }
 
@@ -307,16 +239,16 @@ impl Default for RegistrationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CimdConfig {
     /// Whether https client_ids are fetched as metadata documents.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub enabled: bool,
     /// Hosts allowed to serve documents; empty means any.
-    #[serde(deserialize_with = "lenient::list")]
+    #[serde(deserialize_with = "crate::support::lenient::list")]
     pub allow_hosts: Vec<String>,
     /// Hosts never fetched.
-    #[serde(deserialize_with = "lenient::list")]
+    #[serde(deserialize_with = "crate::support::lenient::list")]
     pub deny_hosts: Vec<String>,
     /// Largest document accepted.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_bytes: usize,
     /// Deadline for the whole fetch.
     pub timeout: Seconds,
@@ -327,12 +259,12 @@ pub struct CimdConfig {
     /// An extra CA certificate (PEM) to trust, for tests and private networks.
     pub extra_ca_file: Option<PathBuf>,
     /// Exact document URLs exempt from the private-address block.
-    #[serde(deserialize_with = "lenient::list")]
+    #[serde(deserialize_with = "crate::support::lenient::list")]
     pub allow_private_urls: Vec<String>,
     /// How long a document that could not be fetched or was refused is not fetched again.
     pub negative_cache_ttl: Seconds,
     /// Documents fetched at once at most, across all URLs; past it `temporarily_unavailable`.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_concurrent_fetches: usize,
 }
 
@@ -361,11 +293,11 @@ pub struct LoginConfig {
     /// How long a login lasts before the password is asked again.
     pub session_ttl: Seconds,
     /// Failed sign-ins allowed per username within the window.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_failures: u32,
     /// Failed sign-ins allowed per client network (IPv4 address, IPv6 /64) within the
     /// window; higher than per username, since many people may share one NAT address.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_failures_per_ip: u32,
     /// The window failures are counted in.
     pub failure_window: Seconds,
@@ -388,7 +320,7 @@ impl Default for LoginConfig {
 pub struct AuthorizeConfig {
     /// Pending requests (a sign-in or consent page shown) stored per client IP (IPv6: per
     /// /64) within `pending_window`, then a 429 page; 0 turns the limit off.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub pending_per_ip: u32,
     /// The window pending requests are counted in.
     pub pending_window: Seconds,
@@ -408,23 +340,23 @@ impl Default for AuthorizeConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Peers (IP or CIDR) whose forwarded headers are believed.
-    #[serde(deserialize_with = "lenient::list")]
+    #[serde(deserialize_with = "crate::support::lenient::list")]
     pub trusted_proxies: Vec<String>,
     /// Largest request body accepted.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_body_bytes: usize,
     /// Deadline for one request.
     pub request_timeout: Seconds,
     /// A separate address for `/metrics`; none serves it on `listen`.
     pub admin_listen: Option<SocketAddr>,
     /// Open connections at most; further connections are closed at once.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_connections: usize,
     /// Requests served at once at most; further requests get 503 with `Retry-After`.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_in_flight: usize,
     /// Largest request head (request line and headers) accepted; larger gets 431.
-    #[serde(deserialize_with = "lenient::from_str")]
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
     pub max_header_bytes: usize,
     /// A connection must send a complete request head within this long of opening or of
     /// its previous response, else it is closed: ends idle keep-alive connections.
@@ -451,16 +383,6 @@ impl Default for HttpConfig {
             shutdown_timeout: Seconds(30),
         }
     }
-}
-
-/// Log line format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
 }
 
 /// `[log]`: what is logged and how.

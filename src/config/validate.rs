@@ -1,7 +1,8 @@
 //! Start-up checks that turn a well-typed but wrong configuration into a message naming the key.
 
 use super::{Config, ConfigError, RegistrationMode};
-use crate::oauth::{redirect_uri::is_loopback_host, scope};
+use crate::oauth::resource::is_acceptable_resource_uri;
+use crate::oauth::scope;
 use crate::support::net::IpNet;
 use crate::tokens::rotation::REFRESH_INTERVAL_SECONDS;
 use base64::Engine;
@@ -147,18 +148,6 @@ fn validate_keys(config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
-}
-
-/// Whether `uri` can name a protected resource: absolute https, or http on loopback.
-pub fn is_acceptable_resource_uri(uri: &str) -> bool {
-    match Url::parse(uri) {
-        Ok(url) if url.fragment().is_none() => match url.scheme() {
-            "https" => url.host().is_some(),
-            "http" => url.host().as_ref().is_some_and(is_loopback_host),
-            _ => false,
-        },
-        _ => false,
-    }
 }
 
 fn validate_resources(config: &Config) -> Result<(), ConfigError> {

@@ -1,8 +1,9 @@
 //! RFC 8414 authorization server metadata, built from configuration alone.
 
 use super::client::{AuthMethod, GrantType};
+use super::registration::RegistrationMode;
+use super::resource::Audiences;
 use super::scope::IDENTITY_SCOPES;
-use crate::config::{RegistrationMode, ServerProfile};
 use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -91,6 +92,17 @@ pub struct AuthorizationServerMetadata {
     /// Gated endpoints and their authentication methods.
     #[serde(flatten)]
     pub gated: BTreeMap<&'static str, serde_json::Value>,
+}
+
+/// What the metadata document says about this server, from its configuration (`Config::server_profile`).
+#[derive(Clone, Copy, Debug)]
+pub struct ServerProfile<'a> {
+    /// The MCP servers tokens may be for (and the issuer).
+    pub audiences: Audiences<'a>,
+    /// `registration.mode`: whether `/register` is listed.
+    pub registration: RegistrationMode,
+    /// `cimd.enabled`: whether client ID metadata documents are accepted.
+    pub client_id_metadata_documents: bool,
 }
 
 /// Builds the metadata document for this server.

@@ -2,7 +2,7 @@
 //! `mcp-authd resources metadata` prints for operators to serve, and what `doctor` expects.
 
 use super::resource;
-use crate::config::{Audiences, is_acceptable_resource_uri};
+use crate::oauth::resource::{Audiences, is_acceptable_resource_uri};
 use serde::Serialize;
 
 /// The RFC 9728 well-known segment.
@@ -117,7 +117,8 @@ pub fn advise(audiences: Audiences<'_>, uri: &str) -> Result<ResourceAdvice, Adv
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::config::{Overrides, ResourceConfig};
+    use crate::config::Overrides;
+    use crate::oauth::resource::ResourceConfig;
 
     fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
         let mut config = crate::config::load(&Overrides::default(), Vec::new()).unwrap();

@@ -238,6 +238,18 @@ pub fn parse_registration(
     })
 }
 
+/// How clients may register themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone may register (rate-limited).
+    Open,
+    /// Registration needs the initial access token.
+    Token,
+    /// No dynamic registration.
+    Off,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Small pieces every layer shares, each named for what it is.
 
 pub mod clock;
+pub mod lenient;
 pub mod metrics;
 pub mod net;
 pub mod password;

@@ -160,8 +160,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SigningAlgorithm;
     use crate::tokens::signing_key::KeyMaterial;
+    use crate::tokens::signing_key::SigningAlgorithm;
     use serde_json::json;
 
     const NOW: i64 = 1_800_000_000;

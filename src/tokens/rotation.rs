@@ -12,7 +12,7 @@
 //! fetched. `keys rotate --now` (with or without `--keep-old`) is the exception: its key
 //! signs at once.
 
-use crate::config::SigningAlgorithm;
+use crate::tokens::signing_key::SigningAlgorithm;
 use serde::Serialize;
 use std::time::Duration;
 

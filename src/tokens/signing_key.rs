@@ -2,7 +2,6 @@
 //! signing JWS compact tokens with a key pair parsed once, not once per token.
 
 use super::keyring::KeyError;
-use crate::config::SigningAlgorithm;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
@@ -239,6 +238,17 @@ pub fn decoding_key(jwk: &Value) -> Result<DecodingKey, KeyError> {
         .map_err(|e| KeyError::Corrupt(format!("public JWK does not parse: {e}")))?;
     DecodingKey::from_jwk(&parsed)
         .map_err(|e| KeyError::Corrupt(format!("public JWK is unusable: {e}")))
+}
+
+/// JWS algorithms offered for access-token signing keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub enum SigningAlgorithm {
+    /// ECDSA P-256 with SHA-256: fast and compact, the default.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+    /// RSA PKCS#1 v1.5 with SHA-256, for verifiers that know nothing else.
+    RS256,
 }
 
 #[cfg(test)]

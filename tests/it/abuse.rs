@@ -3,8 +3,8 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::config::RegistrationMode;
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
+use mcp_authd::oauth::registration::RegistrationMode;
 use mcp_authd::store::ClientUpdate;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;

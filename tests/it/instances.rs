@@ -3,7 +3,8 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::config::{Config, ResourceConfig};
+use mcp_authd::config::Config;
+use mcp_authd::oauth::resource::ResourceConfig;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 

@@ -9,14 +9,16 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_authd::app::introspect::revoked::{MAX_STALENESS, RevokedTokens};
 use mcp_authd::app::introspect::{self, Caller};
-use mcp_authd::config::{Config, ResourceConfig, SigningAlgorithm};
+use mcp_authd::config::Config;
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
+use mcp_authd::oauth::resource::ResourceConfig;
 use mcp_authd::store::ClientUpdate;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::access_token::AccessTokenClaims;
 use mcp_authd::tokens::rotation::RotationKind;
 use mcp_authd::tokens::signing_key::KeyMaterial;
+use mcp_authd::tokens::signing_key::SigningAlgorithm;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -2,7 +2,8 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
-use mcp_authd::config::{RegistrationMode, ResourceConfig};
+use mcp_authd::oauth::registration::RegistrationMode;
+use mcp_authd::oauth::resource::ResourceConfig;
 use serde_json::Value;
 
 const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";

@@ -7,12 +7,14 @@ use crate::flow::{Pkce, REDIRECT, authorize, create_client, create_user};
 use crate::helpers::{CliRun, TestApp};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mcp_authd::config::{Config, ResourceConfig, SigningAlgorithm};
+use mcp_authd::config::Config;
 use mcp_authd::oauth::client::{AuthMethod, ClientKeys, GrantType};
+use mcp_authd::oauth::resource::ResourceConfig;
 use mcp_authd::store::ClientUpdate;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::tokens::opaque;
 use mcp_authd::tokens::signing_key::KeyMaterial;
+use mcp_authd::tokens::signing_key::SigningAlgorithm;
 use serde_json::{Value, json};
 
 const NOTES: &str = "https://notes.example/mcp";

@@ -2,8 +2,8 @@
 //! clients send, the registration policy, and CORS.
 
 use crate::helpers::TestApp;
-use mcp_authd::config::RegistrationMode;
 use mcp_authd::oauth::client::ClientSource;
+use mcp_authd::oauth::registration::RegistrationMode;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd::tokens::opaque;

@@ -897,8 +897,8 @@ async fn two_instances_on_one_database_behave_as_one_server() {
     }
 }
 
-fn a_resources() -> Vec<mcp_authd::config::ResourceConfig> {
-    vec![mcp_authd::config::ResourceConfig {
+fn a_resources() -> Vec<mcp_authd::oauth::resource::ResourceConfig> {
+    vec![mcp_authd::oauth::resource::ResourceConfig {
         uri: NOTES.into(),
         name: "Notes".into(),
         scopes: vec!["notes:read".into(), "notes:write".into()],

@@ -124,13 +124,15 @@ async fn each_failure_gets_its_own_challenge() {
 async fn a_token_for_another_resource_is_refused() {
     // mcp-authd protects a second server; its tokens must not open this one.
     let pair = Pair::start(|config| {
-        config.resources.push(mcp_authd::config::ResourceConfig {
-            uri: "https://other.example.com/mcp".into(),
-            name: "Other".into(),
-            scopes: vec!["mcp:tools".into()],
-            default_scopes: vec!["mcp:tools".into()],
-            scope_descriptions: Default::default(),
-        });
+        config
+            .resources
+            .push(mcp_authd::oauth::resource::ResourceConfig {
+                uri: "https://other.example.com/mcp".into(),
+                name: "Other".into(),
+                scopes: vec!["mcp:tools".into()],
+                default_scopes: vec!["mcp:tools".into()],
+                scope_descriptions: Default::default(),
+            });
         config.default_resource = Some("https://other.example.com/mcp".into());
     })
     .await;

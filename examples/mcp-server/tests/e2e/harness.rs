@@ -1,7 +1,8 @@
 //! mcp-authd and the example MCP server on loopback ports, configured for each other.
 
 use mcp_authd::app::state::AppState;
-use mcp_authd::config::{Config, Overrides, ResourceConfig, Seconds};
+use mcp_authd::config::{Config, Overrides, Seconds};
+use mcp_authd::oauth::resource::ResourceConfig;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd_example_server::Settings;

@@ -7,11 +7,11 @@
 
 use crate::harness::{ACCESS_TOKEN_TTL, PASSWORD, Pair, REDIRECT_URI, USERNAME};
 use base64::Engine;
-use mcp_authd::config::SigningAlgorithm;
 use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType};
 use mcp_authd::store::NewClient;
 use mcp_authd::tokens::signing_key::KeyMaterial;
+use mcp_authd::tokens::signing_key::SigningAlgorithm;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
