@@ -6,7 +6,10 @@ use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::app::state::AppState;
-use crate::app::token::{self, GrantError};
+use crate::app::token::{
+    self, CodeRequest, GrantError, MachineRequest, RefreshRequest, TokenResponse,
+};
+use crate::oauth::client::Client;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
@@ -70,15 +73,7 @@ async fn issue(
         )
         .into());
     }
-    let result = match grant_type {
-        GrantType::AuthorizationCode => {
-            token::authorization_code::exchange(state, &client, params).await
-        }
-        GrantType::RefreshToken => token::refresh_token::exchange(state, &client, params).await,
-        GrantType::ClientCredentials => {
-            token::client_credentials::exchange(state, &client, params).await
-        }
-    };
+    let result = run_grant(state, &client, grant_type, params).await;
     match result {
         Ok(tokens) => {
             tracing::info!(client_id = %client.id, grant = %grant_type, "tokens issued");
@@ -92,5 +87,41 @@ async fn issue(
             Err(error.into())
         }
         Err(GrantError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// Reads the grant's parameters into its typed request and runs the grant.
+async fn run_grant(
+    state: &AppState,
+    client: &Client,
+    grant_type: GrantType,
+    params: &Params,
+) -> Result<TokenResponse, GrantError> {
+    let resources = params.all("resource");
+    match grant_type {
+        GrantType::AuthorizationCode => {
+            let request = CodeRequest {
+                code: params.require("code")?,
+                code_verifier: params.require("code_verifier")?,
+                redirect_uri: params.get("redirect_uri"),
+                resources,
+            };
+            token::authorization_code::exchange(state, client, &request).await
+        }
+        GrantType::RefreshToken => {
+            let request = RefreshRequest {
+                refresh_token: params.require("refresh_token")?,
+                scope: params.get("scope"),
+                resources,
+            };
+            token::refresh_token::exchange(state, client, &request).await
+        }
+        GrantType::ClientCredentials => {
+            let request = MachineRequest {
+                scope: params.get("scope"),
+                resources,
+            };
+            token::client_credentials::exchange(state, client, &request).await
+        }
     }
 }

@@ -41,7 +41,12 @@ const RULES: &[Rule] = &[
     // The shared pieces stand alone.
     Rule {
         inside: &["src/support/"],
-        forbidden: &["crate::store", "crate::oauth", "crate::tokens", "crate::config"],
+        forbidden: &[
+            "crate::store",
+            "crate::oauth",
+            "crate::tokens",
+            "crate::config",
+        ],
     },
     // Only the binary's entry points start the server or run commands.
     Rule {

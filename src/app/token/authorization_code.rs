@@ -1,15 +1,14 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
 use super::{
-    AccessGrant, GrantError, MintedAccessToken, TokenResponse, check_resource, mint_access_token,
-    record_use,
+    AccessGrant, CodeRequest, GrantError, MintedAccessToken, TokenResponse, check_resource,
+    mint_access_token, record_use,
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
-use crate::oauth::params::Params;
 use crate::oauth::pkce;
 use crate::store::{AuthorizationCode, CodeRedemption, NewRefreshToken};
 use crate::tokens::opaque;
@@ -19,10 +18,9 @@ use crate::tokens::opaque;
 pub async fn exchange(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    request: &CodeRequest<'_>,
 ) -> Result<TokenResponse, GrantError> {
-    let code = params.require("code")?;
-    let verifier = params.require("code_verifier")?;
+    let (code, verifier) = (request.code, request.code_verifier);
     let now = state.clock.now();
     let code_hash = opaque::hash(code);
     let invalid =
@@ -39,8 +37,8 @@ pub async fn exchange(
     }
     // OAuth 2.1 4.1.3: PKCE binds the code to this client, so redirect_uri may be omitted;
     // when sent, it must be the one the code was delivered to.
-    if params
-        .get("redirect_uri")
+    if request
+        .redirect_uri
         .is_some_and(|sent| sent != stored.redirect_uri)
     {
         return Err(OAuthError::invalid_grant(
@@ -48,7 +46,7 @@ pub async fn exchange(
         )
         .into());
     }
-    check_resource(state, params, &stored.resource)?;
+    check_resource(state, request.resources, &stored.resource)?;
     if !pkce::verify(verifier, &stored.code_challenge) {
         return Err(
             OAuthError::invalid_grant("code_verifier does not match the code_challenge").into(),

@@ -1,9 +1,10 @@
 //! `grant_type=client_credentials` (RFC 6749 4.4): a confidential client acting for itself.
 
-use super::{AccessGrant, GrantError, TokenResponse, mint_access_token, record_use};
+use super::{
+    AccessGrant, GrantError, MachineRequest, TokenResponse, mint_access_token, record_use,
+};
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
-use crate::oauth::params::Params;
 use crate::oauth::resource;
 
 /// Issues an access token whose subject is the client, for a configured MCP server or one
@@ -11,17 +12,17 @@ use crate::oauth::resource;
 pub async fn exchange(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    request: &MachineRequest<'_>,
 ) -> Result<TokenResponse, GrantError> {
     let target = resource::resolve_for_machine(
         state.config.audiences(),
         &client.resources,
-        params.all("resource"),
+        request.resources,
     )?;
     let scopes = resource::decide_scopes(
         state.config.audiences(),
         &target,
-        params.get("scope"),
+        request.scope,
         client.settings.scope.as_deref(),
     )?;
     let scope = scopes.granted.join(" ");

@@ -8,7 +8,6 @@ pub mod refresh_token;
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::params::Params;
 use crate::oauth::resource;
 use crate::store::StoreError;
 use crate::tokens::access_token::AccessTokenClaims;
@@ -120,16 +119,53 @@ pub fn mint_access_token(
     })
 }
 
+/// `grant_type=authorization_code`: what the client sends with the code (RFC 6749 4.1.3).
+#[derive(Clone, Copy, Debug)]
+pub struct CodeRequest<'a> {
+    /// `code`.
+    pub code: &'a str,
+    /// `code_verifier` (RFC 7636 4.5).
+    pub code_verifier: &'a str,
+    /// `redirect_uri`, which OAuth 2.1 lets a PKCE client omit.
+    pub redirect_uri: Option<&'a str>,
+    /// Every `resource` sent (RFC 8707).
+    pub resources: &'a [String],
+}
+
+/// `grant_type=refresh_token` (RFC 6749 6).
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshRequest<'a> {
+    /// `refresh_token`.
+    pub refresh_token: &'a str,
+    /// `scope`: at most the scope of the grant.
+    pub scope: Option<&'a str>,
+    /// Every `resource` sent (RFC 8707).
+    pub resources: &'a [String],
+}
+
+/// `grant_type=client_credentials` (RFC 6749 4.4).
+#[derive(Clone, Copy, Debug)]
+pub struct MachineRequest<'a> {
+    /// `scope`.
+    pub scope: Option<&'a str>,
+    /// Every `resource` sent (RFC 8707).
+    pub resources: &'a [String],
+}
+
 /// RFC 8707 2.2: a `resource` at `/token` must name the audience the code or refresh token
 /// was issued for (a configured resource matches with or without its trailing slash); more
 /// than one is `invalid_target`, never silently the first.
-pub fn check_resource(state: &AppState, params: &Params, held: &str) -> Result<(), OAuthError> {
+pub fn check_resource(
+    state: &AppState,
+    resources: &[String],
+    held: &str,
+) -> Result<(), OAuthError> {
     let same = |requested: &str| {
         requested == held
             || resource::configured(state.config.audiences(), requested)
                 .is_some_and(|r| r.uri == held)
     };
-    match params.all("resource") {
+    match resources {
         [] => Ok(()),
         [one] if same(one) => Ok(()),
         [_] => Err(OAuthError::invalid_target(

@@ -3,13 +3,13 @@
 //! response, and family revocation on any other reuse.
 
 use super::{
-    AccessGrant, GrantError, TokenResponse, check_resource, mint_access_token, record_use,
+    AccessGrant, GrantError, RefreshRequest, TokenResponse, check_resource, mint_access_token,
+    record_use,
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
-use crate::oauth::params::Params;
 use crate::oauth::scope;
 use crate::store::{NewRefreshToken, RefreshToken};
 use crate::tokens::opaque;
@@ -32,9 +32,9 @@ pub fn successor_of(server_secret: &[u8], token: &str) -> Option<String> {
 pub async fn exchange(
     state: &AppState,
     client: &Client,
-    params: &Params,
+    request: &RefreshRequest<'_>,
 ) -> Result<TokenResponse, GrantError> {
-    let presented = params.require("refresh_token")?;
+    let presented = request.refresh_token;
     let now = state.clock.now();
     let hash = opaque::hash(presented);
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
@@ -44,8 +44,8 @@ pub async fn exchange(
     if current.client_id != client.id {
         return Err(invalid().into());
     }
-    check_resource(state, params, &current.resource)?;
-    let scope = narrowed_scope(params.get("scope"), &current.scope)?;
+    check_resource(state, request.resources, &current.resource)?;
+    let scope = narrowed_scope(request.scope, &current.scope)?;
     if current.revoked_at.is_some() || current.expires_at <= now || current.family_expires_at <= now
     {
         return Err(invalid().into());
