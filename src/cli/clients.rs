@@ -3,9 +3,9 @@
 use super::Context;
 use super::output::table;
 use crate::app::audit::{AuditEvent, AuditKind};
+use crate::oauth::audiences::is_acceptable_resource_uri;
 use crate::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType, check_keys};
 use crate::oauth::client::{Client, ClientSource};
-use crate::oauth::resource::is_acceptable_resource_uri;
 use crate::store::{ClientUpdate, NewClient};
 use crate::support::clock::format_utc as timestamp;
 use crate::tokens::opaque;

@@ -23,7 +23,7 @@ pub enum ResourcesCommand {
 struct Listing<'a> {
     open_resource_mode: bool,
     default_resource: Option<&'a str>,
-    resources: &'a [crate::oauth::resource::ResourceConfig],
+    resources: &'a [crate::oauth::audiences::ResourceConfig],
 }
 
 /// Runs one `resources` subcommand.

@@ -8,10 +8,10 @@ pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
 pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS};
 
+use crate::oauth::audiences::{Audiences, ResourceConfig};
 use crate::oauth::metadata::ServerProfile;
 use crate::oauth::redirect_uri::is_loopback_host;
 use crate::oauth::registration::RegistrationMode;
-use crate::oauth::resource::{Audiences, ResourceConfig};
 use crate::support::secret::Secret;
 use crate::support::telemetry::LogFormat;
 use crate::tokens::signing_key::SigningAlgorithm;

@@ -1,7 +1,7 @@
 //! Start-up checks that turn a well-typed but wrong configuration into a message naming the key.
 
 use super::{Config, ConfigError, RegistrationMode};
-use crate::oauth::resource::is_acceptable_resource_uri;
+use crate::oauth::audiences::is_acceptable_resource_uri;
 use crate::oauth::scope;
 use crate::support::net::IpNet;
 use crate::tokens::rotation::REFRESH_INTERVAL_SECONDS;

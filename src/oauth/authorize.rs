@@ -7,8 +7,8 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use super::resource::{self, ScopeDecision, Target};
 use super::{pkce, redirect_uri};
+use crate::oauth::audiences::Audiences;
 use crate::oauth::client::{Client, ClientSource};
-use crate::oauth::resource::Audiences;
 use serde::{Deserialize, Serialize};
 
 /// A redirect URI that has been matched against the client's registration. Only this

@@ -1,8 +1,8 @@
 //! RFC 8414 authorization server metadata, built from configuration alone.
 
+use super::audiences::Audiences;
 use super::client::{AuthMethod, GrantType};
 use super::registration::RegistrationMode;
-use super::resource::Audiences;
 use super::scope::IDENTITY_SCOPES;
 use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
 use serde::Serialize;

@@ -1,5 +1,6 @@
 //! Protocol rules with no HTTP framework and no SQL, so they can be tested on their own.
 
+pub mod audiences;
 pub mod authorize;
 pub mod cimd;
 pub mod client;

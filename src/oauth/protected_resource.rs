@@ -2,7 +2,7 @@
 //! `mcp-authd resources metadata` prints for operators to serve, and what `doctor` expects.
 
 use super::resource;
-use crate::oauth::resource::{Audiences, is_acceptable_resource_uri};
+use crate::oauth::audiences::{Audiences, is_acceptable_resource_uri};
 use serde::Serialize;
 
 /// The RFC 9728 well-known segment.
@@ -118,7 +118,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::config::Overrides;
-    use crate::oauth::resource::ResourceConfig;
+    use crate::oauth::audiences::ResourceConfig;
 
     fn config(resources: &[(&str, &[&str], &[&str])]) -> Config {
         let mut config = crate::config::load(&Overrides::default(), Vec::new()).unwrap();

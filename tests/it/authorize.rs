@@ -3,8 +3,8 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
+use mcp_authd::oauth::audiences::ResourceConfig;
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
-use mcp_authd::oauth::resource::ResourceConfig;
 use mcp_authd::tokens::opaque;
 
 fn resource(uri: &str, scopes: &[&str], defaults: &[&str]) -> ResourceConfig {

@@ -5,8 +5,8 @@
 use crate::flow::*;
 use crate::helpers::TestApp;
 use fantoccini::{Client, ClientBuilder, Locator};
+use mcp_authd::oauth::audiences::ResourceConfig;
 use mcp_authd::oauth::client::{AuthMethod, GrantType};
-use mcp_authd::oauth::resource::ResourceConfig;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;

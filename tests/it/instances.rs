@@ -4,7 +4,7 @@
 use crate::flow::*;
 use crate::helpers::TestApp;
 use mcp_authd::config::Config;
-use mcp_authd::oauth::resource::ResourceConfig;
+use mcp_authd::oauth::audiences::ResourceConfig;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 

@@ -2,8 +2,8 @@
 
 use crate::flow::*;
 use crate::helpers::TestApp;
+use mcp_authd::oauth::audiences::ResourceConfig;
 use mcp_authd::oauth::registration::RegistrationMode;
-use mcp_authd::oauth::resource::ResourceConfig;
 use serde_json::Value;
 
 const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";

@@ -897,8 +897,8 @@ async fn two_instances_on_one_database_behave_as_one_server() {
     }
 }
 
-fn a_resources() -> Vec<mcp_authd::oauth::resource::ResourceConfig> {
-    vec![mcp_authd::oauth::resource::ResourceConfig {
+fn a_resources() -> Vec<mcp_authd::oauth::audiences::ResourceConfig> {
+    vec![mcp_authd::oauth::audiences::ResourceConfig {
         uri: NOTES.into(),
         name: "Notes".into(),
         scopes: vec!["notes:read".into(), "notes:write".into()],

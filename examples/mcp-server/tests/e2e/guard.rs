@@ -126,7 +126,7 @@ async fn a_token_for_another_resource_is_refused() {
     let pair = Pair::start(|config| {
         config
             .resources
-            .push(mcp_authd::oauth::resource::ResourceConfig {
+            .push(mcp_authd::oauth::audiences::ResourceConfig {
                 uri: "https://other.example.com/mcp".into(),
                 name: "Other".into(),
                 scopes: vec!["mcp:tools".into()],

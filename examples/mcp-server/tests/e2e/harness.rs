@@ -2,7 +2,7 @@
 
 use mcp_authd::app::state::AppState;
 use mcp_authd::config::{Config, Overrides, Seconds};
-use mcp_authd::oauth::resource::ResourceConfig;
+use mcp_authd::oauth::audiences::ResourceConfig;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd_example_server::Settings;
