@@ -1,40 +1,19 @@
-//! Client authentication at the token endpoint (RFC 6749 2.3.1): `client_secret_basic`,
-//! `client_secret_post`, `private_key_jwt` (RFC 7523 2.2), or `none` for public clients,
-//! enforcing the registered method.
+//! Reading client credentials at `/token`, `/introspect` and `/revoke` (RFC 6749 2.3.1):
+//! `client_secret_basic`, `client_secret_post`, `private_key_jwt` (RFC 7523 2.2), or a
+//! public `client_id`; `app::clients::authenticate` checks them.
 
 use super::error::ApiError;
-use crate::app::clients::assertion::{AssertionFailure, check_assertion};
-use crate::app::clients::{resolve_client, stored_client};
+use crate::app::clients::authenticate::{
+    AuthFailure, Lookup, Presented, authenticate as authenticate_client,
+};
 use crate::app::state::AppState;
-use crate::oauth::client::AuthMethod;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::Params;
 use crate::tokens::client_assertion::{self, ASSERTION_TYPE};
-use crate::tokens::opaque;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-
-/// The credentials a request presented.
-enum Presented {
-    Basic {
-        id: String,
-        secret: String,
-    },
-    Post {
-        id: String,
-        secret: String,
-    },
-    Public {
-        id: String,
-    },
-    /// A signed JWT; the id is the body's `client_id`, else the assertion's `sub`.
-    Assertion {
-        id: String,
-        assertion: String,
-    },
-}
 
 /// The one answer for every authentication failure, so an unknown client and a wrong
 /// secret cannot be told apart.
@@ -48,16 +27,6 @@ fn failed(basic: bool) -> ApiError {
     }
 }
 
-/// How the calling client is found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lookup {
-    /// Stored, or fetched as a client ID metadata document (`/token`).
-    MayFetch,
-    /// Stored clients only (`/introspect`, `/revoke`): a client that holds tokens is stored,
-    /// so an unknown document URL there never costs a fetch.
-    StoredOnly,
-}
-
 /// Authenticates the calling client from the `Authorization` header and the form body.
 pub async fn authenticate(
     state: &AppState,
@@ -66,67 +35,21 @@ pub async fn authenticate(
     lookup: Lookup,
 ) -> Result<Client, ApiError> {
     let presented = presented(headers, params)?;
-    let (id, secret, basic) = match &presented {
-        Presented::Basic { id, secret } => (id, Some(secret), true),
-        Presented::Post { id, secret } => (id, Some(secret), false),
-        Presented::Public { id } | Presented::Assertion { id, .. } => (id, None, false),
-    };
-    let found = match lookup {
-        Lookup::MayFetch => resolve_client(state, id).await,
-        Lookup::StoredOnly => stored_client(state, id).await,
-    };
-    let client = found.map_err(|error| match error.code {
-        ErrorCode::InvalidClient => failed(basic),
-        _ => ApiError::from(error),
-    })?;
-    let Some(client) = client else {
-        // Spend the same hashing work as a real check, then fail identically.
-        let _ = secret.map(|s| opaque::verify(s, ""));
-        return Err(failed(basic));
-    };
-    let method = client.settings.auth_method;
-    let method_matches = matches!(
-        (&presented, method),
-        (Presented::Basic { .. }, AuthMethod::ClientSecretBasic)
-            | (Presented::Post { .. }, AuthMethod::ClientSecretPost)
-            | (Presented::Public { .. }, AuthMethod::None)
-            | (Presented::Assertion { .. }, AuthMethod::PrivateKeyJwt)
-    );
-    if !method_matches {
-        // The same answer as a wrong secret: naming the registered method would tell a
-        // prober which clients exist and how to attack them.
-        tracing::info!(client_id = %client.id, registered = %method, "client authentication with the wrong method");
-        return Err(failed(basic));
-    }
-    if let Some(secret) = secret {
-        let stored = client.secret_hash.as_deref().unwrap_or("");
-        if !opaque::verify(secret, stored) {
-            tracing::info!(client_id = %client.id, "client authentication failed");
-            return Err(failed(basic));
-        }
-    }
-    if let Presented::Assertion { assertion, .. } = &presented {
-        match check_assertion(state, &client, assertion).await {
-            Ok(()) => {}
-            Err(AssertionFailure::Refused(reason)) => {
-                tracing::info!(client_id = %client.id, %reason, "client assertion refused");
-                return Err(failed(false));
-            }
-            Err(AssertionFailure::Unavailable(error)) => return Err(error.into()),
-        }
-    }
-    Ok(client)
+    let basic = matches!(presented, Presented::Basic { .. });
+    authenticate_client(state, &presented, lookup)
+        .await
+        .map_err(|refused| match refused {
+            AuthFailure::Failed => failed(basic),
+            AuthFailure::Unavailable(error) => error.into(),
+        })
 }
 
 /// The client_id a request names, authenticated or not (Basic user, else the body's), for
 /// counting failures per client.
 pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
-    match presented(headers, params).ok()? {
-        Presented::Basic { id, .. }
-        | Presented::Post { id, .. }
-        | Presented::Public { id }
-        | Presented::Assertion { id, .. } => Some(id),
-    }
+    presented(headers, params)
+        .ok()
+        .map(|presented| presented.client_id().to_owned())
 }
 
 /// Whether the request carries a credential (a secret, Basic, or an assertion), not just a

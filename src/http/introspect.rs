@@ -1,8 +1,9 @@
 //! `POST /introspect` (RFC 7662): an authenticated client asks whether a token is active.
 
-use super::client_auth::{self, Lookup};
+use super::client_auth;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
+use crate::app::clients::authenticate::Lookup;
 use crate::app::introspect::{self, Caller};
 use crate::app::state::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};

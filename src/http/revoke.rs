@@ -1,8 +1,9 @@
 //! `POST /revoke` (RFC 7009): a client revokes a token issued to itself.
 
-use super::client_auth::{self, Lookup};
+use super::client_auth;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
+use crate::app::clients::authenticate::Lookup;
 use crate::app::revoke::{self, Revoked};
 use crate::app::state::AppState;
 use axum::extract::State;

@@ -1,10 +1,11 @@
 //! `POST /token` (RFC 6749 3.2): authenticate the client, dispatch on `grant_type`, and
 //! answer with `Cache-Control: no-store` either way.
 
-use super::client_auth::{self, Lookup};
+use super::client_auth;
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::form::FormParams;
+use crate::app::clients::authenticate::Lookup;
 use crate::app::state::AppState;
 use crate::app::token::{
     self, CodeRequest, GrantError, MachineRequest, RefreshRequest, TokenResponse,

@@ -1,6 +1,7 @@
 //! Turning a client_id into a client: a stored client, or a client ID metadata document.
 
 pub mod assertion;
+pub mod authenticate;
 pub mod cimd;
 pub mod single_flight;
 
