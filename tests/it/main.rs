@@ -7,6 +7,7 @@ mod browser;
 mod cimd;
 mod cli;
 mod doctor;
+mod error_bodies;
 mod faults;
 mod flow;
 mod fuzz;

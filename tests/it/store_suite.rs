@@ -6,7 +6,7 @@ use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
     AuthorizationCode, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode, NewClient,
-    NewRefreshToken, Store, StoreError, User,
+    NewRefreshToken, NewSigningKey, Store, StoreError, StoredSigningKey, User,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;
@@ -1488,4 +1488,593 @@ async fn audit_events_are_listed_oldest_first_filtered_limited_and_pruned() {
         .unwrap();
     assert_eq!(left.len(), 2);
     assert_eq!(left[0].at, NOW + 2);
+}
+
+/// A key about to be stored; the store keeps the key material as opaque text.
+fn signing_key(kid: &str, activates_at: i64) -> NewSigningKey {
+    NewSigningKey {
+        kid: kid.into(),
+        algorithm: "ES256".into(),
+        public_jwk: format!(r#"{{"kty":"EC","kid":"{kid}"}}"#),
+        private_key: format!("sealed-{kid}"),
+        activates_at,
+    }
+}
+
+/// A stored key without its material, so whole states compare in one assertion.
+#[derive(Debug, PartialEq)]
+struct KeyRow {
+    kid: String,
+    generation: i64,
+    created_at: i64,
+    activates_at: i64,
+    retires_at: Option<i64>,
+    withdrawn_at: Option<i64>,
+}
+
+fn key_row(
+    kid: &str,
+    generation: i64,
+    created_at: i64,
+    activates_at: i64,
+    retires_at: Option<i64>,
+    withdrawn_at: Option<i64>,
+) -> KeyRow {
+    KeyRow {
+        kid: kid.into(),
+        generation,
+        created_at,
+        activates_at,
+        retires_at,
+        withdrawn_at,
+    }
+}
+
+fn key_rows(keys: &[StoredSigningKey]) -> Vec<KeyRow> {
+    keys.iter()
+        .map(|k| {
+            key_row(
+                &k.kid,
+                k.generation,
+                k.created_at,
+                k.activates_at,
+                k.retires_at,
+                k.withdrawn_at,
+            )
+        })
+        .collect()
+}
+
+/// Every stored key, withdrawn ones included.
+async fn all_keys(store: &Store) -> Vec<KeyRow> {
+    key_rows(&store.list_signing_keys().await.unwrap())
+}
+
+/// The kids in the JWKS at `now`.
+async fn published_kids(store: &Store, now: i64) -> Vec<String> {
+    store
+        .published_signing_keys(now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect()
+}
+
+/// Runs one statement straight on the test database, for states the store's own writes
+/// never leave behind (keys from before generations existed, every key retired).
+async fn execute_raw(db: &TestDb, sql: &str) {
+    use sqlx::Connection;
+    if db.url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_first_signing_key_is_stored_once_with_every_field_and_generation_one() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    assert!(store.list_signing_keys().await.unwrap().is_empty());
+    assert!(published_kids(&store, NOW).await.is_empty());
+
+    assert!(
+        store
+            .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+            .await
+            .unwrap()
+    );
+    let keys = store.list_signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    let stored = &keys[0];
+    assert_eq!(stored.algorithm, "ES256");
+    assert_eq!(stored.public_jwk, r#"{"kty":"EC","kid":"k1"}"#);
+    assert_eq!(stored.private_key, "sealed-k1");
+    assert_eq!(key_rows(&keys), [key_row("k1", 1, NOW, NOW, None, None)]);
+    assert_eq!(published_kids(&store, NOW).await, ["k1"]);
+
+    // k1 signs, so a second first key is refused and nothing is written.
+    assert!(
+        !store
+            .insert_first_signing_key(&signing_key("k2", NOW + 1), NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [key_row("k1", 1, NOW, NOW, None, None)]
+    );
+}
+
+/// A key that only signs later (published ahead of its activation) still counts as live.
+#[tokio::test]
+async fn a_first_key_is_refused_while_a_key_is_scheduled_to_sign_later() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    assert!(
+        store
+            .insert_first_signing_key(&signing_key("k1", NOW + 100), NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_first_signing_key(&signing_key("k2", NOW + 1), NOW + 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [key_row("k1", 1, NOW, NOW + 100, None, None)]
+    );
+}
+
+/// The replacement path: once no key signs (retired, or gone from the JWKS) a new first key
+/// goes in at the next generation; a kid already used is refused like a lost race.
+#[tokio::test]
+async fn a_first_key_is_stored_again_once_every_key_has_retired_or_been_withdrawn() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    execute_raw(
+        &db,
+        &format!(
+            "UPDATE signing_keys SET retires_at = {} WHERE kid = 'k1'",
+            NOW + 10
+        ),
+    )
+    .await;
+    assert!(
+        !store
+            .insert_first_signing_key(&signing_key("k2", NOW + 9), NOW + 9)
+            .await
+            .unwrap(),
+        "k1 still signs until NOW + 10"
+    );
+    assert!(
+        store
+            .insert_first_signing_key(&signing_key("k2", NOW + 10), NOW + 10)
+            .await
+            .unwrap()
+    );
+
+    // Withdrawn without a retirement also ends a key.
+    execute_raw(
+        &db,
+        &format!(
+            "UPDATE signing_keys SET withdrawn_at = {} WHERE kid = 'k2'",
+            NOW + 20
+        ),
+    )
+    .await;
+    assert!(
+        !store
+            .insert_first_signing_key(&signing_key("k3", NOW + 19), NOW + 19)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_first_signing_key(&signing_key("k3", NOW + 20), NOW + 20)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 10), None),
+            key_row("k2", 2, NOW + 10, NOW + 10, None, Some(NOW + 20)),
+            key_row("k3", 3, NOW + 20, NOW + 20, None, None),
+        ]
+    );
+
+    execute_raw(
+        &db,
+        &format!(
+            "UPDATE signing_keys SET retires_at = {} WHERE kid = 'k3'",
+            NOW + 30
+        ),
+    )
+    .await;
+    let before = all_keys(&store).await;
+    assert!(
+        !store
+            .insert_first_signing_key(&signing_key("k1", NOW + 30), NOW + 30)
+            .await
+            .unwrap(),
+        "a kid already stored is refused, not an error"
+    );
+    assert_eq!(all_keys(&store).await, before);
+}
+
+#[tokio::test]
+async fn concurrent_first_keys_have_exactly_one_winner() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let tasks = 24;
+    let barrier = Arc::new(Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .insert_first_signing_key(&signing_key(&format!("k-{i}"), NOW), NOW)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        if handle
+            .await
+            .unwrap()
+            .expect("no database error under contention")
+        {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        all_keys(&store).await,
+        [key_row(
+            &format!("k-{}", winners[0]),
+            1,
+            NOW,
+            NOW,
+            None,
+            None
+        )]
+    );
+}
+
+#[tokio::test]
+async fn scheduling_a_rotation_publishes_the_next_key_now_and_retires_the_current_one_when_it_activates()
+ {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 200, NOW + 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 100), Some(NOW + 200)),
+            key_row("k2", 2, NOW + 10, NOW + 100, None, None),
+        ]
+    );
+    assert_eq!(published_kids(&store, NOW + 10).await, ["k1", "k2"]);
+    assert_eq!(published_kids(&store, NOW + 199).await, ["k1", "k2"]);
+    assert_eq!(published_kids(&store, NOW + 200).await, ["k2"]);
+    assert_eq!(
+        key_rows(&store.list_signing_keys().await.unwrap()).len(),
+        2,
+        "a withdrawn key is still listed"
+    );
+
+    // The next rotation claims k2 only: k1's times stay as they were.
+    assert!(
+        store
+            .schedule_signing_key("k2", &signing_key("k3", NOW + 300), NOW + 400, NOW + 210)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 100), Some(NOW + 200)),
+            key_row(
+                "k2",
+                2,
+                NOW + 10,
+                NOW + 100,
+                Some(NOW + 300),
+                Some(NOW + 400)
+            ),
+            key_row("k3", 3, NOW + 210, NOW + 300, None, None),
+        ]
+    );
+}
+
+/// `Ok(false)` means another instance rotated first: the state must be exactly as before.
+#[tokio::test]
+async fn rotating_a_key_already_retiring_unknown_or_into_a_used_kid_changes_nothing() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    store
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 200, NOW + 10)
+        .await
+        .unwrap();
+    let before = all_keys(&store).await;
+    for (current, next) in [("k1", "k3"), ("no-such-kid", "k3"), ("k2", "k1")] {
+        assert!(
+            !store
+                .schedule_signing_key(current, &signing_key(next, NOW + 150), NOW + 250, NOW + 20)
+                .await
+                .unwrap(),
+            "{current} -> {next}"
+        );
+        assert_eq!(all_keys(&store).await, before, "{current} -> {next}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_rotations_of_one_key_have_exactly_one_winner() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    let tasks = 24;
+    let barrier = Arc::new(Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let next = signing_key(&format!("k2-{i}"), NOW + 100);
+                store
+                    .schedule_signing_key("k1", &next, NOW + 200, NOW + 10)
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        if handle
+            .await
+            .unwrap()
+            .expect("no database error under contention")
+        {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 100), Some(NOW + 200)),
+            key_row(
+                &format!("k2-{}", winners[0]),
+                2,
+                NOW + 10,
+                NOW + 100,
+                None,
+                None
+            ),
+        ]
+    );
+}
+
+/// Keys that signed stay verifiable until `withdraw_signed_at`; a key published ahead of
+/// its activation never signed anything, so it leaves the JWKS at once.
+#[tokio::test]
+async fn an_immediate_replacement_retires_every_key_now_and_withdraws_only_signed_ones_later() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    store
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 50, NOW + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 20), Some(NOW + 50)),
+            key_row("k2", 2, NOW + 10, NOW + 100, Some(NOW + 20), Some(NOW + 20)),
+            key_row("k3", 3, NOW + 20, NOW + 20, None, None),
+        ]
+    );
+    assert_eq!(published_kids(&store, NOW + 20).await, ["k1", "k3"]);
+    assert_eq!(published_kids(&store, NOW + 50).await, ["k3"]);
+}
+
+/// A replacement only ever brings retirements and withdrawals forward.
+#[tokio::test]
+async fn a_replacement_never_moves_an_earlier_retirement_or_withdrawal_later() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    store
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 50, NOW + 20)
+        .await
+        .unwrap();
+    store
+        .replace_signing_keys(&signing_key("k4", NOW + 30), NOW + 1_000, NOW + 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 20), Some(NOW + 50)),
+            key_row("k2", 2, NOW + 10, NOW + 100, Some(NOW + 20), Some(NOW + 20)),
+            key_row(
+                "k3",
+                3,
+                NOW + 20,
+                NOW + 20,
+                Some(NOW + 30),
+                Some(NOW + 1_000)
+            ),
+            key_row("k4", 4, NOW + 30, NOW + 30, None, None),
+        ]
+    );
+}
+
+/// The emergency path passes `now` for `withdraw_signed_at`: every old key leaves at once.
+#[tokio::test]
+async fn an_emergency_replacement_leaves_only_the_new_key_in_the_jwks() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    store
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
+        .await
+        .unwrap();
+    store
+        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 20, NOW + 20)
+        .await
+        .unwrap();
+    assert_eq!(published_kids(&store, NOW + 20).await, ["k3"]);
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("k1", 1, NOW, NOW, Some(NOW + 20), Some(NOW + 20)),
+            key_row("k2", 2, NOW + 10, NOW + 100, Some(NOW + 20), Some(NOW + 20)),
+            key_row("k3", 3, NOW + 20, NOW + 20, None, None),
+        ]
+    );
+}
+
+/// The caller may retry a `Conflict`, so the refused replacement must not have retired or
+/// withdrawn anything.
+#[tokio::test]
+async fn a_replacement_with_a_used_kid_is_a_conflict_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    let before = all_keys(&store).await;
+    let replaced = store
+        .replace_signing_keys(&signing_key("k1", NOW + 20), NOW + 20, NOW + 20)
+        .await;
+    assert!(
+        matches!(replaced, Err(StoreError::Conflict(_))),
+        "{replaced:?}"
+    );
+    assert_eq!(all_keys(&store).await, before);
+    assert_eq!(published_kids(&store, NOW + 20).await, ["k1"]);
+}
+
+/// Rows written before migration 0002 have no generation: they read as 0 and sort first,
+/// and the next key takes generation 1.
+#[tokio::test]
+async fn keys_from_before_generations_read_as_generation_zero_and_the_next_key_is_one() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_first_signing_key(&signing_key("legacy", NOW), NOW)
+        .await
+        .unwrap();
+    execute_raw(&db, "UPDATE signing_keys SET generation = NULL").await;
+    assert_eq!(
+        all_keys(&store).await,
+        [key_row("legacy", 0, NOW, NOW, None, None)]
+    );
+    assert!(
+        store
+            .schedule_signing_key("legacy", &signing_key("k1", NOW + 100), NOW + 200, NOW + 10)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        all_keys(&store).await,
+        [
+            key_row("legacy", 0, NOW, NOW, Some(NOW + 100), Some(NOW + 200)),
+            key_row("k1", 1, NOW + 10, NOW + 100, None, None),
+        ]
+    );
+    assert_eq!(published_kids(&store, NOW + 10).await, ["legacy", "k1"]);
+}
+
+/// PostgreSQL instances wake on another instance's committed key change; SQLite has no
+/// notifications and says so, so its instances poll.
+#[tokio::test]
+async fn key_changes_by_another_instance_are_announced_on_postgresql_only() {
+    use std::time::Duration;
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let other = db.store().await;
+    let listener = store.listen_for_key_changes().await.unwrap();
+    if !db.url.starts_with("postgres") {
+        assert!(!store.announces_key_changes());
+        assert!(listener.is_none());
+        return;
+    }
+    assert!(store.announces_key_changes());
+    let mut listener = listener.expect("a listener on PostgreSQL");
+    // Only a hang guard: the notification is sent at commit, before the write returns.
+    let guard = Duration::from_secs(60);
+
+    other
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+    tokio::time::timeout(guard, listener.changed())
+        .await
+        .expect("the first key is announced")
+        .unwrap();
+    other
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 200, NOW + 10)
+        .await
+        .unwrap();
+    tokio::time::timeout(guard, listener.changed())
+        .await
+        .expect("a scheduled rotation is announced")
+        .unwrap();
+    other
+        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 20, NOW + 20)
+        .await
+        .unwrap();
+    tokio::time::timeout(guard, listener.changed())
+        .await
+        .expect("a replacement is announced")
+        .unwrap();
 }
