@@ -2078,3 +2078,91 @@ async fn key_changes_by_another_instance_are_announced_on_postgresql_only() {
         .expect("a replacement is announced")
         .unwrap();
 }
+
+/// The operator's view of the store: clients counted by how they arrived, the connection
+/// pools of this backend, and a closed store refusing work as unavailable (503, not 500).
+#[tokio::test]
+async fn operator_counts_pools_and_a_closed_store_answer_on_both_backends() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "cli-1").await;
+    client(&store, "cli-2").await;
+    let dynamic = NewClient {
+        id: "dyn-1".into(),
+        settings: settings(),
+        source: ClientSource::Dynamic,
+        secret_hash: None,
+        resource_server: false,
+        resources: Vec::new(),
+        keys: None,
+        metadata: serde_json::json!({}),
+        registration_token_hash: Some(opaque::hash("rat")),
+    };
+    store.create_client(dynamic, NOW).await.unwrap();
+    assert_eq!(
+        store.count_clients_by_source().await.unwrap(),
+        vec![("cli".to_owned(), 2), ("dynamic".to_owned(), 1)]
+    );
+
+    let postgres = db.url.starts_with("postgres");
+    assert_eq!(
+        store.backend_name(),
+        if postgres { "postgres" } else { "sqlite" }
+    );
+    let pools: Vec<&str> = store.pool_usage().iter().map(|p| p.pool).collect();
+    assert_eq!(
+        pools,
+        if postgres {
+            vec!["main"]
+        } else {
+            vec!["writer", "reader"]
+        }
+    );
+    assert!(
+        store
+            .pool_usage()
+            .iter()
+            .all(|p| p.idle <= p.size && p.size <= p.max.max(p.size))
+    );
+
+    store.close().await;
+    let error = store.find_client("cli-1").await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+}
+
+/// Every public method of the store is exercised by this suite, so it runs on both
+/// backends; a new method without a test here fails this.
+#[test]
+fn every_store_method_is_exercised_by_this_suite() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let suite = std::fs::read_to_string(root.join("tests/it/store_suite.rs")).unwrap();
+    // Used by every test through `TestDb::store`.
+    let through_helpers = ["connect", "migrate"];
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(root.join("src/store")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for line in code.lines() {
+            let line = line.trim_start();
+            let Some(rest) = line
+                .strip_prefix("pub async fn ")
+                .or_else(|| line.strip_prefix("pub fn "))
+            else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !through_helpers.contains(&name.as_str()) && !suite.contains(&format!(".{name}(")) {
+                missing.push(format!("{}: {name}", path.display()));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "store methods without a test in store_suite.rs:\n{}",
+        missing.join("\n")
+    );
+}
