@@ -24,18 +24,23 @@ fn settings() -> ClientSettings {
     }
 }
 
-async fn client(store: &Store, id: &str) {
-    let new = NewClient {
+/// A public client registered by `source`, with the common settings.
+fn new_client(id: &str, source: ClientSource) -> NewClient {
+    NewClient {
         id: id.into(),
         settings: settings(),
-        source: ClientSource::Cli,
+        source,
         secret_hash: None,
         resource_server: false,
         resources: Vec::new(),
         keys: None,
         metadata: serde_json::json!({"software_id": "inspector"}),
         registration_token_hash: None,
-    };
+    }
+}
+
+async fn client(store: &Store, id: &str) {
+    let new = new_client(id, ClientSource::Cli);
     store.create_client(new, NOW).await.unwrap();
 }
 
@@ -244,17 +249,7 @@ trait CreateAgain {
 
 impl CreateAgain for Store {
     async fn create_client_again(&self, id: &str) -> Result<(), StoreError> {
-        let new = NewClient {
-            id: id.into(),
-            settings: settings(),
-            source: ClientSource::Dynamic,
-            secret_hash: None,
-            resource_server: false,
-            resources: Vec::new(),
-            keys: None,
-            metadata: serde_json::json!({}),
-            registration_token_hash: None,
-        };
+        let new = new_client(id, ClientSource::Dynamic);
         self.create_client(new, NOW).await.map(|_| ())
     }
 }
@@ -2087,17 +2082,7 @@ async fn operator_counts_pools_and_a_closed_store_answer_on_both_backends() {
     let store = db.store().await;
     client(&store, "cli-1").await;
     client(&store, "cli-2").await;
-    let dynamic = NewClient {
-        id: "dyn-1".into(),
-        settings: settings(),
-        source: ClientSource::Dynamic,
-        secret_hash: None,
-        resource_server: false,
-        resources: Vec::new(),
-        keys: None,
-        metadata: serde_json::json!({}),
-        registration_token_hash: Some(opaque::hash("rat")),
-    };
+    let dynamic = new_client("dyn-1", ClientSource::Dynamic);
     store.create_client(dynamic, NOW).await.unwrap();
     assert_eq!(
         store.count_clients_by_source().await.unwrap(),
