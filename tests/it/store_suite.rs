@@ -1540,6 +1540,32 @@ fn key_rows(keys: &[StoredSigningKey]) -> Vec<KeyRow> {
         .collect()
 }
 
+/// `k1` stored as the first key at `NOW`.
+async fn first_key_k1(store: &Store) {
+    store
+        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
+        .await
+        .unwrap();
+}
+
+/// `k1` first, then `k2` scheduled at `NOW + 10` to sign from `NOW + 100`.
+async fn k1_then_k2_scheduled(store: &Store) {
+    first_key_k1(store).await;
+    store
+        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
+        .await
+        .unwrap();
+}
+
+/// The same, then `k3` replacing every key at `NOW + 20`, signed ones withdrawn at `NOW + 50`.
+async fn k1_k2_scheduled_then_k3_replacing(store: &Store) {
+    k1_then_k2_scheduled(store).await;
+    store
+        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 50, NOW + 20)
+        .await
+        .unwrap();
+}
+
 /// Every stored key, withdrawn ones included.
 async fn all_keys(store: &Store) -> Vec<KeyRow> {
     key_rows(&store.list_signing_keys().await.unwrap())
@@ -1633,10 +1659,7 @@ async fn a_first_key_is_refused_while_a_key_is_scheduled_to_sign_later() {
 async fn a_first_key_is_stored_again_once_every_key_has_retired_or_been_withdrawn() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
+    first_key_k1(&store).await;
     execute_raw(
         &db,
         &format!(
@@ -1754,10 +1777,7 @@ async fn scheduling_a_rotation_publishes_the_next_key_now_and_retires_the_curren
  {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
+    first_key_k1(&store).await;
     assert!(
         store
             .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 200, NOW + 10)
@@ -1809,10 +1829,7 @@ async fn scheduling_a_rotation_publishes_the_next_key_now_and_retires_the_curren
 async fn rotating_a_key_already_retiring_unknown_or_into_a_used_kid_changes_nothing() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
+    first_key_k1(&store).await;
     store
         .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 200, NOW + 10)
         .await
@@ -1834,10 +1851,7 @@ async fn rotating_a_key_already_retiring_unknown_or_into_a_used_kid_changes_noth
 async fn concurrent_rotations_of_one_key_have_exactly_one_winner() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
+    first_key_k1(&store).await;
     let tasks = 24;
     let barrier = Arc::new(Barrier::new(tasks));
     let handles: Vec<_> = (0..tasks)
@@ -1885,18 +1899,7 @@ async fn concurrent_rotations_of_one_key_have_exactly_one_winner() {
 async fn an_immediate_replacement_retires_every_key_now_and_withdraws_only_signed_ones_later() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
-    store
-        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
-        .await
-        .unwrap();
-    store
-        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 50, NOW + 20)
-        .await
-        .unwrap();
+    k1_k2_scheduled_then_k3_replacing(&store).await;
     assert_eq!(
         all_keys(&store).await,
         [
@@ -1914,18 +1917,7 @@ async fn an_immediate_replacement_retires_every_key_now_and_withdraws_only_signe
 async fn a_replacement_never_moves_an_earlier_retirement_or_withdrawal_later() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
-    store
-        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
-        .await
-        .unwrap();
-    store
-        .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 50, NOW + 20)
-        .await
-        .unwrap();
+    k1_k2_scheduled_then_k3_replacing(&store).await;
     store
         .replace_signing_keys(&signing_key("k4", NOW + 30), NOW + 1_000, NOW + 30)
         .await
@@ -1953,14 +1945,7 @@ async fn a_replacement_never_moves_an_earlier_retirement_or_withdrawal_later() {
 async fn an_emergency_replacement_leaves_only_the_new_key_in_the_jwks() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
-    store
-        .schedule_signing_key("k1", &signing_key("k2", NOW + 100), NOW + 300, NOW + 10)
-        .await
-        .unwrap();
+    k1_then_k2_scheduled(&store).await;
     store
         .replace_signing_keys(&signing_key("k3", NOW + 20), NOW + 20, NOW + 20)
         .await
@@ -1982,10 +1967,7 @@ async fn an_emergency_replacement_leaves_only_the_new_key_in_the_jwks() {
 async fn a_replacement_with_a_used_kid_is_a_conflict_and_changes_nothing() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    store
-        .insert_first_signing_key(&signing_key("k1", NOW), NOW)
-        .await
-        .unwrap();
+    first_key_k1(&store).await;
     let before = all_keys(&store).await;
     let replaced = store
         .replace_signing_keys(&signing_key("k1", NOW + 20), NOW + 20, NOW + 20)
