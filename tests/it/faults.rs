@@ -25,8 +25,17 @@ const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A free loopback port (bound, read, released).
 async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
+    free_ports::<1>().await[0]
+}
+
+/// `N` distinct free loopback ports: all are held until every one is known, so two
+/// servers are never handed the same port.
+async fn free_ports<const N: usize>() -> [u16; N] {
+    let mut listeners = Vec::with_capacity(N);
+    for _ in 0..N {
+        listeners.push(TcpListener::bind("127.0.0.1:0").await.unwrap());
+    }
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
 }
 
 /// `mcp-authd serve` as its own process.
@@ -509,7 +518,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_and_exits_0() {
 #[tokio::test]
 async fn two_instances_starting_together_on_an_empty_database_migrate_once_and_share_one_key() {
     let db = TestDb::new().await;
-    let (pa, pb) = (free_port().await, free_port().await);
+    let [pa, pb] = free_ports().await;
     let (dir_b, dir_c) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = Server::start(&db.url, db.dir.path(), pa, &[]);
     let mut b = Server::start(&db.url, dir_b.path(), pb, &[]);
