@@ -1,6 +1,6 @@
 //! `/account`: the signed-in person's connected applications, with revocation and sign-out.
 
-use super::answers::{PageResult, login_page, see_other, url_host};
+use super::answers::{PageResult, genuine_form, login_page, see_other, url_host};
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
@@ -89,21 +89,13 @@ async fn signed_in_form(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Browser, Params), PageResponse> {
-    let params = Params::parse(body).map_err(|e| {
-        PageResponse::new(error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            &e.description,
-        ))
-    })?;
-    let browser = Browser::load(state, headers).await?;
-    if !browser.form_is_genuine(headers, &state.config.issuer, params.get("csrf"))
-        || browser.session.is_none()
-    {
+    const RELOAD: &str = "Reload your account page and try again.";
+    let (params, browser) = genuine_form(state, headers, body, RELOAD).await?;
+    if browser.session.is_none() {
         return Err(PageResponse::new(error_page(
             StatusCode::FORBIDDEN,
             "This form has expired",
-            "Reload your account page and try again.",
+            RELOAD,
         )));
     }
     Ok((browser, params))

@@ -5,7 +5,7 @@ use super::browser::{Browser, with_cookies};
 use super::pages::{LoginPage, PageResponse, error_page, page, with_page_headers};
 use crate::app::state::AppState;
 use crate::oauth::params::Params;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// What a browser-facing handler answers: a page or redirect, or an error page.
@@ -78,4 +78,23 @@ pub fn request_gone() -> PageResponse {
         "This request has expired",
         "The sign-in request was already used, has expired, or belongs to another browser. Start again from the application.",
     )
+}
+
+/// A form posted from one of our pages, with the browser that posted it, when it carries
+/// this browser's CSRF token from our own origin; else a 403 page saying `what_to_do`.
+pub async fn genuine_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    what_to_do: &str,
+) -> Result<(Params, Browser), PageResponse> {
+    let params = parse_page_params(body)?;
+    let browser = Browser::load(state, headers).await?;
+    if !browser.form_is_genuine(headers, &state.config.issuer, params.get("csrf")) {
+        return Err(PageResponse::new(with_cookies(
+            error_page(StatusCode::FORBIDDEN, "This form has expired", what_to_do),
+            browser.set_cookies(),
+        )));
+    }
+    Ok((params, browser))
 }

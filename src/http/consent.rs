@@ -1,11 +1,12 @@
 //! `GET`/`POST /consent`: the consent page after sign-in, and the person's decision.
 
 use super::answers::{
-    PageResult, bad_request, login_page, parse_page_params, request_gone, see_other, url_host,
+    PageResult, bad_request, genuine_form, login_page, parse_page_params, request_gone, see_other,
+    url_host,
 };
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
-use super::pages::{ConsentPage, PageResponse, ScopeView, error_page, page};
+use super::pages::{ConsentPage, ScopeView, page};
 use crate::app::authorize::{consent_covers, issue_code, pending_request};
 use crate::app::consent::{Decision, decide};
 use crate::app::state::AppState;
@@ -68,15 +69,13 @@ pub async fn consent_decision(
     headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
-    let params = parse_page_params(&body)?;
-    let browser = Browser::load(&state, &headers).await?;
-    if !browser.form_is_genuine(&headers, &state.config.issuer, params.get("csrf")) {
-        return Err(PageResponse::new(error_page(
-            StatusCode::FORBIDDEN,
-            "This form has expired",
-            "The consent form was not sent from this browser's session. Start again from the application.",
-        )));
-    }
+    let (params, browser) = genuine_form(
+        &state,
+        &headers,
+        &body,
+        "The consent form was not sent from this browser's session. Start again from the application.",
+    )
+    .await?;
     let Some(session) = browser.session.as_ref() else {
         return Err(bad_request(
             "You are signed out",

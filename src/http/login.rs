@@ -1,12 +1,11 @@
 //! `POST /login`: the sign-in form, continuing the pending request it came from.
 
 use super::answers::{
-    PageResult, login_page, parse_page_params, rate_limited_page, request_gone, see_other,
+    PageResult, genuine_form, login_page, rate_limited_page, request_gone, see_other,
 };
-use super::browser::{Browser, with_cookies};
+use super::browser::with_cookies;
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
-use super::pages::{PageResponse, error_page};
 use crate::app::authorize::pending_request;
 use crate::app::sign_in::{SignIn, sign_in};
 use crate::app::state::AppState;
@@ -21,18 +20,13 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> PageResult {
-    let params = parse_page_params(&body)?;
-    let browser = Browser::load(&state, &headers).await?;
-    if !browser.form_is_genuine(&headers, &state.config.issuer, params.get("csrf")) {
-        return Err(PageResponse::new(with_cookies(
-            error_page(
-                StatusCode::FORBIDDEN,
-                "This form has expired",
-                "The sign-in form was not sent from this browser's session. Start again from the application.",
-            ),
-            browser.set_cookies(),
-        )));
-    }
+    let (params, browser) = genuine_form(
+        &state,
+        &headers,
+        &body,
+        "The sign-in form was not sent from this browser's session. Start again from the application.",
+    )
+    .await?;
     let username = params.get("username").unwrap_or_default();
     let request = params.get("request");
     if let Some(handle) = request {
