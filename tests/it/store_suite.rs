@@ -1540,6 +1540,38 @@ fn key_rows(keys: &[StoredSigningKey]) -> Vec<KeyRow> {
         .collect()
 }
 
+/// Runs `attempt` 24 times at the same moment (task `i` gets `i`); the tasks whose
+/// attempt reported a change, each attempt free of database errors.
+async fn race<F, Fut>(store: &Store, attempt: F) -> Vec<usize>
+where
+    F: Fn(Store, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, StoreError>> + Send + 'static,
+{
+    const TASKS: usize = 24;
+    let barrier = Arc::new(Barrier::new(TASKS));
+    // Spawned before any is awaited, so all reach the barrier.
+    let handles: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (barrier, attempt) = (barrier.clone(), attempt(store.clone(), i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                attempt.await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        if handle
+            .await
+            .unwrap()
+            .expect("no database error under contention")
+        {
+            winners.push(i);
+        }
+    }
+    winners
+}
+
 /// `k1` stored as the first key at `NOW`.
 async fn first_key_k1(store: &Store) {
     store
@@ -1735,29 +1767,12 @@ async fn a_first_key_is_stored_again_once_every_key_has_retired_or_been_withdraw
 async fn concurrent_first_keys_have_exactly_one_winner() {
     let db = TestDb::new().await;
     let store = db.store().await;
-    let tasks = 24;
-    let barrier = Arc::new(Barrier::new(tasks));
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                store
-                    .insert_first_signing_key(&signing_key(&format!("k-{i}"), NOW), NOW)
-                    .await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for (i, handle) in handles.into_iter().enumerate() {
-        if handle
+    let winners = race(&store, |store, i| async move {
+        store
+            .insert_first_signing_key(&signing_key(&format!("k-{i}"), NOW), NOW)
             .await
-            .unwrap()
-            .expect("no database error under contention")
-        {
-            winners.push(i);
-        }
-    }
+    })
+    .await;
     assert_eq!(winners.len(), 1, "{winners:?}");
     assert_eq!(
         all_keys(&store).await,
@@ -1852,30 +1867,13 @@ async fn concurrent_rotations_of_one_key_have_exactly_one_winner() {
     let db = TestDb::new().await;
     let store = db.store().await;
     first_key_k1(&store).await;
-    let tasks = 24;
-    let barrier = Arc::new(Barrier::new(tasks));
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let (store, barrier) = (store.clone(), barrier.clone());
-            tokio::spawn(async move {
-                barrier.wait().await;
-                let next = signing_key(&format!("k2-{i}"), NOW + 100);
-                store
-                    .schedule_signing_key("k1", &next, NOW + 200, NOW + 10)
-                    .await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for (i, handle) in handles.into_iter().enumerate() {
-        if handle
+    let winners = race(&store, |store, i| async move {
+        let next = signing_key(&format!("k2-{i}"), NOW + 100);
+        store
+            .schedule_signing_key("k1", &next, NOW + 200, NOW + 10)
             .await
-            .unwrap()
-            .expect("no database error under contention")
-        {
-            winners.push(i);
-        }
-    }
+    })
+    .await;
     assert_eq!(winners.len(), 1, "{winners:?}");
     assert_eq!(
         all_keys(&store).await,
