@@ -94,6 +94,7 @@ impl Fixture {
             resource: RESOURCE.into(),
             scope: "mcp:read".into(),
             auth_time: NOW,
+            nonce: None,
             expires_at: NOW + 60,
         }
     }

@@ -34,8 +34,18 @@ pub async fn next_step<'a>(
     request: &AuthorizationRequest,
 ) -> Result<Step<'a>, StoreError> {
     // `prompt=login`: the sign-in page, whatever session there is; the consent step then
-    // checks that the session is from a sign-in at or after the request.
-    let session = session.filter(|_| !request.prompt.forces_login());
+    // checks that the session is from a sign-in at or after the request. `max_age`: a
+    // sign-in older than it counts as none.
+    let session = session
+        .filter(|_| !request.prompt.forces_login())
+        .filter(|s| request.max_age_allows(s.auth_time));
+    // `id_token_hint` (OpenID Connect Core 3.1.2.1): it must be an ID token this server gave
+    // this client; a session of another person counts as none.
+    let session = match hinted_person(state, request) {
+        Ok(Some(sub)) => session.filter(|s| s.user.id == sub),
+        Ok(None) => session,
+        Err(error) => return Ok(Step::Refuse(authorize::error_for(request, error))),
+    };
     Ok(match (session, request.prompt) {
         (None, Prompt::None) => Step::Refuse(authorize::error_for(
             request,
@@ -63,6 +73,22 @@ pub async fn next_step<'a>(
             }
         }
     })
+}
+
+/// The person an `id_token_hint` names, when one was sent.
+fn hinted_person(
+    state: &AppState,
+    request: &AuthorizationRequest,
+) -> Result<Option<String>, OAuthError> {
+    let Some(hint) = &request.id_token_hint else {
+        return Ok(None);
+    };
+    match state.keys.verify_id_token_hint(hint, state.clock.now()) {
+        Ok(claims) if claims.aud == request.client_id => Ok(Some(claims.sub)),
+        _ => Err(OAuthError::invalid_request(
+            "id_token_hint is not an ID token this server issued to this client",
+        )),
+    }
 }
 
 /// Whether a remembered consent answers the request without asking the person again.
@@ -175,7 +201,8 @@ pub async fn issue_code(
         redirect_uri: request.redirect.as_str().to_owned(),
         code_challenge: request.code_challenge.clone(),
         resource: request.target.uri.clone(),
-        scope: request.scopes.granted.join(" "),
+        scope: request.scopes.token_scopes().join(" "),
+        nonce: request.nonce.clone(),
         auth_time: session.auth_time,
         expires_at: now + state.config.tokens.authorization_code_ttl.as_i64(),
     };

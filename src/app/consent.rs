@@ -41,7 +41,7 @@ pub async fn decide(
             &session.user.id,
             &request.client_id,
             &request.target.uri,
-            &request.scopes.granted,
+            &request.scopes.token_scopes(),
             state.clock.now(),
         )
         .await?;
@@ -58,5 +58,5 @@ fn event(kind: AuditKind, session: &Session, request: &AuthorizationRequest) -> 
         .user(&session.user.id)
         .client(&request.client_id)
         .with("resource", request.target.uri.as_str())
-        .with("scope", request.scopes.granted.join(" "))
+        .with("scope", request.scopes.token_scopes().join(" "))
 }

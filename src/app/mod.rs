@@ -14,6 +14,7 @@ pub mod sign_in;
 pub mod state;
 pub mod sweeps;
 pub mod token;
+pub mod userinfo;
 
 use crate::oauth::error::OAuthError;
 use crate::store::StoreError;

@@ -18,7 +18,9 @@ pub enum TokensCommand {
     /// Print what POST /introspect tells a resource server about a token (`-` reads the
     /// token from stdin, which keeps it out of the shell history).
     Introspect {
-        /// An access token (JWT) or a refresh token, or `-`.
+        /// An access token (JWT) or a refresh token, or `-`. Refresh tokens are base64url
+        /// and may start with `-`, so that is never read as a flag.
+        #[arg(allow_hyphen_values = true)]
         token: String,
     },
     /// Revoke every refresh-token family and every outstanding access token of one person or

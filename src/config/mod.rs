@@ -113,6 +113,7 @@ impl Config {
             audiences: self.audiences(),
             registration: self.registration.mode,
             client_id_metadata_documents: self.cimd.enabled,
+            signing_algorithm: self.keys.algorithm,
         }
     }
 

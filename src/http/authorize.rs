@@ -121,7 +121,7 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
             &browser,
             Some(&handle),
             Some(&client.settings.name),
-            "",
+            request.login_hint.as_deref().unwrap_or_default(),
             None,
             StatusCode::OK,
         ),

@@ -13,7 +13,7 @@ use crate::app::state::AppState;
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::oauth::client::Client;
 use crate::oauth::redirect_uri::is_loopback_host;
-use crate::oauth::resource;
+use crate::oauth::{resource, scope};
 use crate::store::Session;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -43,7 +43,7 @@ pub async fn consent_form(
             &browser,
             Some(handle),
             Some(&client.settings.name),
-            "",
+            request.login_hint.as_deref().unwrap_or_default(),
             None,
             StatusCode::OK,
         ));
@@ -143,6 +143,12 @@ pub fn consent_page(
         resource_uri: &request.target.uri,
         unrestricted: request.target.unrestricted,
         scopes,
+        identity: request
+            .scopes
+            .identity
+            .iter()
+            .filter_map(|s| scope::identity_in_words(s))
+            .collect(),
         dropped: &request.scopes.dropped,
         account_url: &account_url,
     };

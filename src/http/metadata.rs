@@ -1,4 +1,6 @@
-//! `GET /.well-known/oauth-authorization-server` (RFC 8414), served from bytes built at start.
+//! `GET /.well-known/oauth-authorization-server` (RFC 8414) and
+//! `/.well-known/openid-configuration` (OpenID Connect Discovery), one document served from
+//! bytes built at start.
 
 use crate::app::state::AppState;
 use crate::config::Config;

@@ -3,6 +3,7 @@
 mod account;
 mod answers;
 mod authorize;
+mod bearer;
 mod browser;
 pub mod client_auth;
 pub mod client_ip;
@@ -25,6 +26,7 @@ mod pages;
 mod register;
 mod revoke;
 mod token;
+mod userinfo;
 
 use crate::app::state::AppState;
 use axum::Router;
@@ -114,6 +116,10 @@ fn routes(state: AppState) -> Router {
             Router::new()
                 .route("/introspect", post(introspect::introspect))
                 .route("/revoke", post(revoke::revoke))
+                .route(
+                    "/userinfo",
+                    get(userinfo::userinfo).post(userinfo::userinfo),
+                )
                 .layer(cors::layer()),
         )
         .merge(metrics)

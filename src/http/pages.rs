@@ -62,6 +62,9 @@ pub struct ConsentPage<'a> {
     pub unrestricted: bool,
     /// Scopes to grant, in words.
     pub scopes: Vec<ScopeView>,
+    /// The identity scopes granted, in words ("Your email address"), listed apart from
+    /// the MCP server's permissions.
+    pub identity: Vec<&'static str>,
     /// Scopes asked for but not grantable.
     pub dropped: &'a [String],
     /// Link to the account page.

@@ -1,6 +1,7 @@
 //! `POST /register` (RFC 7591 dynamic client registration) and `GET`/`PUT`/`DELETE
 //! /register/{client_id}` (RFC 7592 management with the registration access token).
 
+use super::bearer::{bearer_token, invalid_token};
 use super::client_ip::ClientIp;
 use super::error::{ApiError, no_store};
 use super::json::JsonBody;
@@ -12,7 +13,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::registration::MAX_BODY_BYTES;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value};
@@ -33,24 +34,6 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
 
 fn error(error: OAuthError) -> Response {
     ApiError::from(error).into_response()
-}
-
-/// 401 `invalid_token` with the RFC 6750 challenge, for a missing or wrong bearer token.
-fn invalid_token(description: &'static str) -> Response {
-    let mut response = error(OAuthError::new(ErrorCode::InvalidToken, description));
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer error=\"invalid_token\""),
-    );
-    response
-}
-
-/// The token of an `Authorization: Bearer …` header.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Body failures at `/register` are metadata errors (RFC 7591 3.2.2).
@@ -219,21 +202,4 @@ async fn remove(
     let mut response = StatusCode::NO_CONTENT.into_response();
     no_store(&mut response);
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_tokens_are_read_case_insensitively() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc"),
-        );
-        assert_eq!(bearer_token(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_token(&headers), None);
-    }
 }

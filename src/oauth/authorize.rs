@@ -97,12 +97,38 @@ pub struct AuthorizationRequest {
     /// When the request arrived (unix seconds): `prompt=login` needs a sign-in at or after it.
     #[serde(default)]
     pub requested_at: i64,
+    /// OpenID Connect: the `nonce` the ID token echoes.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// OpenID Connect `max_age`: the oldest sign-in accepted, in seconds before the request.
+    #[serde(default)]
+    pub max_age: Option<i64>,
+    /// OpenID Connect `login_hint`: the username the sign-in form starts with.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+    /// OpenID Connect `id_token_hint`, as sent: the app layer verifies it with the keys.
+    #[serde(default)]
+    pub id_token_hint: Option<String>,
 }
 
 impl AuthorizationRequest {
-    /// Whether a session that signed in at `auth_time` satisfies this request's `prompt`.
+    /// Whether a session that signed in at `auth_time` satisfies this request's `prompt`
+    /// and `max_age`.
     pub fn accepts_sign_in_at(&self, auth_time: i64) -> bool {
-        !self.prompt.forces_login() || auth_time >= self.requested_at
+        (!self.prompt.forces_login() || auth_time >= self.requested_at)
+            && self.max_age_allows(auth_time)
+    }
+
+    /// Whether a sign-in at `auth_time` is recent enough for `max_age` (OpenID Connect
+    /// Core 3.1.2.1): no older than `max_age` seconds before the request.
+    pub fn max_age_allows(&self, auth_time: i64) -> bool {
+        self.max_age
+            .is_none_or(|max_age| auth_time >= self.requested_at - max_age)
+    }
+
+    /// Whether the person asked for OpenID Connect (`openid` among the granted scopes).
+    pub fn is_openid(&self) -> bool {
+        self.scopes.identity.iter().any(|s| s == "openid")
     }
 }
 
@@ -138,7 +164,7 @@ pub fn remembered_consent_covers(
         && !stale
         && request
             .scopes
-            .granted
+            .token_scopes()
             .iter()
             .all(|s| held.contains(&s.as_str()))
 }
@@ -236,6 +262,17 @@ pub fn validate(
     )
     .map_err(|message| fail(OAuthError::invalid_request(message)))?;
     let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
+    let max_age = params
+        .get("max_age")
+        .map(|v| v.parse::<i64>().ok().filter(|age| *age >= 0))
+        .map(|age| {
+            age.ok_or_else(|| {
+                fail(OAuthError::invalid_request(
+                    "max_age must be a number of seconds",
+                ))
+            })
+        })
+        .transpose()?;
     let target = resource::resolve(audiences, params.all("resource")).map_err(fail)?;
     let scopes = resource::decide_scopes(
         audiences,
@@ -253,6 +290,10 @@ pub fn validate(
         scopes,
         prompt,
         requested_at: now,
+        nonce: params.get("nonce").map(str::to_owned),
+        max_age,
+        login_hint: params.get("login_hint").map(str::to_owned),
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
     })
 }
 
@@ -275,7 +316,11 @@ fn parse_prompt(value: Option<&str>) -> Result<Prompt, OAuthError> {
             ("login", _) => Prompt::Login,
             ("consent", Prompt::Login | Prompt::LoginAndConsent) => Prompt::LoginAndConsent,
             ("consent", _) => Prompt::Consent,
-            ("select_account", p) => p,
+            // No account chooser here: choosing an account is signing in again.
+            ("select_account", Prompt::Consent | Prompt::LoginAndConsent) => {
+                Prompt::LoginAndConsent
+            }
+            ("select_account", _) => Prompt::Login,
             _ => {
                 return Err(OAuthError::invalid_request(format!(
                     "unsupported prompt value {value:?}"

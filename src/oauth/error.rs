@@ -35,6 +35,8 @@ pub enum ErrorCode {
     InvalidClientMetadata,
     /// A bearer token (e.g. a registration access token) is invalid (RFC 6750).
     InvalidToken,
+    /// A valid bearer token without the scope the endpoint needs (RFC 6750 3.1).
+    InsufficientScope,
     /// Something broke on our side; details are only in the log.
     ServerError,
     /// The database or another dependency is down for now.
@@ -59,6 +61,7 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
         }

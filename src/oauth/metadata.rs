@@ -1,10 +1,13 @@
-//! RFC 8414 authorization server metadata, built from configuration alone.
+//! RFC 8414 authorization server metadata, built from configuration alone. The same
+//! document is the OpenID Provider Metadata (OpenID Connect Discovery 1.0 3): one set of
+//! values, served at both well-known names.
 
 use super::audiences::Audiences;
 use super::client::{AuthMethod, GrantType};
 use super::registration::RegistrationMode;
 use super::scope::IDENTITY_SCOPES;
 use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
+use crate::tokens::signing_key::{SigningAlgorithm, algorithm_name};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -66,6 +69,8 @@ pub struct AuthorizationServerMetadata {
     pub authorization_endpoint: String,
     /// `{issuer}/token`.
     pub token_endpoint: String,
+    /// `{issuer}/userinfo` (OpenID Connect Core 5.3).
+    pub userinfo_endpoint: String,
     /// `{issuer}/jwks.json`.
     pub jwks_uri: String,
     /// `{issuer}/register`, unless registration is off.
@@ -85,6 +90,14 @@ pub struct AuthorizationServerMetadata {
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Only `S256`: `plain` gives no protection.
     pub code_challenge_methods_supported: Vec<&'static str>,
+    /// OpenID Connect: `sub` is the same person id for every client.
+    pub subject_types_supported: Vec<&'static str>,
+    /// OpenID Connect: the algorithm of the keys that sign ID tokens (and access tokens).
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    /// OpenID Connect: the claims ID tokens and userinfo may carry.
+    pub claims_supported: Vec<&'static str>,
+    /// OpenID Connect `prompt` values understood (`select_account` signs in again).
+    pub prompt_values_supported: Vec<&'static str>,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
     /// Whether https client_ids are fetched as client ID metadata documents.
@@ -103,7 +116,25 @@ pub struct ServerProfile<'a> {
     pub registration: RegistrationMode,
     /// `cimd.enabled`: whether client ID metadata documents are accepted.
     pub client_id_metadata_documents: bool,
+    /// `keys.algorithm`: what ID tokens are signed with.
+    pub signing_algorithm: SigningAlgorithm,
 }
+
+/// The claims an ID token or userinfo answer may hold (OpenID Connect Core 2, 5.1).
+pub const CLAIMS_SUPPORTED: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "name",
+    "preferred_username",
+    "email",
+    "email_verified",
+];
 
 /// Builds the metadata document for this server.
 pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> AuthorizationServerMetadata {
@@ -116,10 +147,13 @@ pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> Authorizatio
             scopes_supported.push(scope.clone());
         }
     }
-    if config.open_resource_mode() {
-        // The server's own scopes: every other scope is the client's to choose there, and
-        // scopes clients registered are not listed, since anyone could write them.
-        scopes_supported = IDENTITY_SCOPES.iter().map(|s| (*s).to_owned()).collect();
+    // The server's own scopes, always (OpenID Connect Discovery requires `openid`). In
+    // open-resource mode they are all that is listed: every other scope is the client's to
+    // choose there, and scopes clients registered are not listed, since anyone could write them.
+    for scope in IDENTITY_SCOPES {
+        if !scopes_supported.iter().any(|s| s == scope) {
+            scopes_supported.push(scope.to_owned());
+        }
     }
     let mut gated = BTreeMap::new();
     for endpoint in GATED_ENDPOINTS {
@@ -132,6 +166,7 @@ pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> Authorizatio
         issuer: issuer.to_owned(),
         authorization_endpoint: at("/authorize"),
         token_endpoint: at("/token"),
+        userinfo_endpoint: at("/userinfo"),
         jwks_uri: at("/jwks.json"),
         registration_endpoint: (profile.registration != RegistrationMode::Off)
             .then(|| at("/register")),
@@ -150,23 +185,36 @@ pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> Authorizatio
         .collect(),
         token_endpoint_auth_signing_alg_values_supported: SIGNING_ALGORITHMS.to_vec(),
         code_challenge_methods_supported: vec!["S256"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec![algorithm_name(profile.signing_algorithm)],
+        claims_supported: CLAIMS_SUPPORTED.to_vec(),
+        prompt_values_supported: vec!["none", "login", "consent", "select_account"],
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: profile.client_id_metadata_documents,
         gated,
     }
 }
 
-/// The paths the metadata is served at: the RFC 8414 3.1 well-known URL (path-inserted for an
-/// issuer with a path), the plain one, and the path-appended form some clients still try.
+/// The two well-known names of the document: RFC 8414's and OpenID Connect Discovery's.
+const WELL_KNOWN: [&str; 2] = [
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
+];
+
+/// The paths the metadata is served at, under both names: the plain well-known URL, and
+/// for an issuer with a path the path-inserted form (RFC 8414 3.1) and the path-appended
+/// form (OpenID Connect Discovery 4.1, which MCP clients try too).
 pub fn well_known_paths(issuer: &str) -> Vec<String> {
-    const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
     let path = url::Url::parse(issuer)
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default();
-    let mut paths = vec![WELL_KNOWN.to_owned()];
-    if !path.is_empty() {
-        paths.push(format!("{WELL_KNOWN}{path}"));
-        paths.push(format!("{path}{WELL_KNOWN}"));
+    let mut paths = Vec::new();
+    for name in WELL_KNOWN {
+        paths.push(name.to_owned());
+        if !path.is_empty() {
+            paths.push(format!("{name}{path}"));
+            paths.push(format!("{path}{name}"));
+        }
     }
     paths
 }
@@ -179,7 +227,10 @@ mod tests {
     fn a_root_issuer_is_served_at_the_plain_well_known_path() {
         assert_eq!(
             well_known_paths("https://auth.example.com"),
-            ["/.well-known/oauth-authorization-server"]
+            [
+                "/.well-known/oauth-authorization-server",
+                "/.well-known/openid-configuration"
+            ]
         );
     }
 
@@ -188,5 +239,7 @@ mod tests {
         let paths = well_known_paths("https://example.com/tenant/auth");
         assert!(paths.contains(&"/.well-known/oauth-authorization-server/tenant/auth".to_owned()));
         assert!(paths.contains(&"/tenant/auth/.well-known/oauth-authorization-server".to_owned()));
+        assert!(paths.contains(&"/.well-known/openid-configuration/tenant/auth".to_owned()));
+        assert!(paths.contains(&"/tenant/auth/.well-known/openid-configuration".to_owned()));
     }
 }

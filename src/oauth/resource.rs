@@ -156,10 +156,18 @@ pub struct ScopeDecision {
     pub granted: Vec<String>,
     /// Scopes asked for that the client is not registered for; the consent page says so.
     pub dropped: Vec<String>,
-    /// Identity scopes asked for (`openid`, `profile`, `email`, `offline_access`): never
-    /// refused, never in the access token's `scope`, kept for ID tokens and userinfo.
+    /// Identity scopes granted (`openid`, with `profile` and `email` beside it): never
+    /// refused, never an allow-list; they choose the ID token's and userinfo's claims.
     #[serde(default)]
     pub identity: Vec<String>,
+}
+
+impl ScopeDecision {
+    /// Every scope the person grants and the tokens carry: the resource's, then the
+    /// identity scopes.
+    pub fn token_scopes(&self) -> Vec<String> {
+        self.granted.iter().chain(&self.identity).cloned().collect()
+    }
 }
 
 /// Decides scopes: within the resource's scopes (unknown ones are `invalid_scope`), within
@@ -207,7 +215,7 @@ pub fn decide_scopes(
     Ok(ScopeDecision {
         granted,
         dropped,
-        identity,
+        identity: scope::granted_identity(&identity),
     })
 }
 
@@ -249,7 +257,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(beside.granted, ["mcp:tools"]);
-        assert_eq!(beside.identity, ["openid", "offline_access"]);
+        assert_eq!(beside.identity, ["openid"], "offline_access grants nothing");
+        assert_eq!(beside.token_scopes(), ["mcp:tools", "openid"]);
+        let without_openid =
+            decide_scopes(c.audiences(), &target, Some("email mcp:tools"), None).unwrap();
+        assert!(without_openid.identity.is_empty(), "email needs openid");
         let goose = decide_scopes(
             c.audiences(),
             &target,

@@ -25,13 +25,38 @@ pub fn is_scope_token(token: &str) -> bool {
 }
 
 /// The server's own scopes (OpenID Connect and `offline_access`): allowed beside any
-/// resource's scopes and never part of an access token's `scope`. MCP clients (Goose,
+/// resource's scopes and never an allow-list; with `openid`, the ones that grant something
+/// ride in the access token's `scope` for `/userinfo` (see [`granted_identity`]). MCP clients (Goose,
 /// mcp-remote, Cline, opencode) ask for them beside the MCP server's scope.
 pub const IDENTITY_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// Whether `scope` is one of [`IDENTITY_SCOPES`].
 pub fn is_identity(scope: &str) -> bool {
     IDENTITY_SCOPES.contains(&scope)
+}
+
+/// The identity scopes that grant something: `openid`, and `profile` and `email` beside it
+/// (OpenID Connect Core 5.4). Without `openid` none does; `offline_access` never adds
+/// anything, since refresh tokens are issued as for any request (MCP SEP-2207).
+pub fn granted_identity(asked: &[String]) -> Vec<String> {
+    if !asked.iter().any(|s| s == "openid") {
+        return Vec::new();
+    }
+    ["openid", "profile", "email"]
+        .into_iter()
+        .filter(|s| asked.iter().any(|a| a == s))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// How the consent page names an identity scope, apart from the MCP server's permissions.
+pub fn identity_in_words(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("Confirm who you are to the application (your account id)"),
+        "profile" => Some("Your name and username"),
+        "email" => Some("Your email address"),
+        _ => None,
+    }
 }
 
 /// Splits tokens into (resource scopes, identity scopes), keeping their order.

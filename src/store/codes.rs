@@ -24,6 +24,8 @@ pub struct NewAuthorizationCode {
     pub scope: String,
     /// When the person authenticated, unix seconds.
     pub auth_time: i64,
+    /// The OpenID Connect `nonce` of the request, echoed in the ID token.
+    pub nonce: Option<String>,
     /// Unix seconds.
     pub expires_at: i64,
 }
@@ -49,6 +51,8 @@ pub struct AuthorizationCode {
     pub scope: String,
     /// When the person authenticated.
     pub auth_time: i64,
+    /// The OpenID Connect `nonce` of the request.
+    pub nonce: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -77,7 +81,7 @@ const USER_ACTIVE: &str = "COALESCE((SELECT NOT disabled FROM users \
     WHERE users.id = authorization_codes.user_id), FALSE)";
 
 const CODE_COLUMNS: &str = "code_hash, client_id, user_id, grant_id, redirect_uri, \
-    code_challenge, resource, scope, auth_time, created_at, expires_at, \
+    code_challenge, resource, scope, auth_time, nonce, created_at, expires_at, \
     consumed_at, family_id, access_jti";
 
 impl Store {
@@ -86,8 +90,8 @@ impl Store {
         write_pool!(self, |pool| {
             sqlx::query(
             "INSERT INTO authorization_codes (code_hash, client_id, user_id, grant_id, redirect_uri, \
-             code_challenge, resource, scope, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+             code_challenge, resource, scope, auth_time, nonce, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         )
         .bind(&code.code_hash)
         .bind(&code.client_id)
@@ -98,6 +102,7 @@ impl Store {
         .bind(&code.resource)
         .bind(&code.scope)
         .bind(code.auth_time)
+        .bind(&code.nonce)
         .bind(now)
         .bind(code.expires_at)
         .execute(pool).await.map(|r| r.rows_affected())

@@ -3,6 +3,7 @@
 //! database; `app::keys` loads the keys and performs the rotation steps (`tokens::rotation`).
 
 use super::access_token::AccessTokenClaims;
+use super::id_token::IdTokenClaims;
 use super::rotation::{self, Schedule};
 use super::signing_key::{KeyMaterial, jwt_algorithm};
 use crate::support::clock::Clock;
@@ -61,8 +62,9 @@ pub enum Rejection {
     /// The header's `alg` is not the algorithm of the key named by `kid`.
     #[error("algorithm does not match the key")]
     Algorithm,
-    /// The header's `typ` is not `at+jwt` (RFC 9068 section 4).
-    #[error("not an access token (typ)")]
+    /// The header's `typ` is not the one expected (`at+jwt` for access tokens, RFC 9068
+    /// section 4; `JWT` for ID tokens).
+    #[error("wrong token type (typ)")]
     Type,
     /// The signature does not verify.
     #[error("bad signature")]
@@ -141,10 +143,53 @@ impl Keyring {
         key.material.sign(&json)
     }
 
+    /// Signs an ID token with the active key, `typ: "JWT"`, with `at_hash` of `access_token`
+    /// computed for that key's algorithm.
+    pub fn sign_id_token(
+        &self,
+        mut claims: IdTokenClaims,
+        access_token: &str,
+    ) -> Result<String, KeyError> {
+        let now = self.0.clock.now();
+        let snapshot = self.snapshot();
+        let key = snapshot.signing_key(now).ok_or(KeyError::NoActiveKey)?;
+        claims.at_hash = Some(key.material.at_hash(access_token));
+        let json = serde_json::to_vec(&claims).map_err(|e| KeyError::Claims(e.to_string()))?;
+        key.material.sign_id_token(&json)
+    }
+
     /// Verifies against the currently published keys: known kid, alg equal to that key's alg
     /// (never `none`, never HS256 keyed with a public key), typ at+jwt, iss == issuer,
     /// exp > now. Does NOT check aud: that is the caller's business.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccessTokenClaims, KeyError> {
+        let claims: AccessTokenClaims = self.verified(token, now, is_access_token_type)?;
+        if claims.iss != self.0.issuer {
+            return Err(KeyError::Rejected(Rejection::Issuer));
+        }
+        if claims.exp <= now {
+            return Err(KeyError::Rejected(Rejection::Expired));
+        }
+        Ok(claims)
+    }
+
+    /// Verifies an ID token this server issued, as `id_token_hint` presents it (OpenID
+    /// Connect Core 3.1.2.1): the same checks as [`Keyring::verify`] with `typ: "JWT"`, and
+    /// an expired token still names its person.
+    pub fn verify_id_token_hint(&self, token: &str, now: i64) -> Result<IdTokenClaims, KeyError> {
+        let claims: IdTokenClaims = self.verified(token, now, |typ| typ == "JWT")?;
+        if claims.iss != self.0.issuer {
+            return Err(KeyError::Rejected(Rejection::Issuer));
+        }
+        Ok(claims)
+    }
+
+    /// The signature, key and header checks both token kinds share.
+    fn verified<T: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+        now: i64,
+        typ_ok: impl Fn(&str) -> bool,
+    ) -> Result<T, KeyError> {
         let reject = KeyError::Rejected;
         // The header is read unverified only to pick the key; nothing in it is trusted beyond
         // naming a key we published and that key's own algorithm.
@@ -165,32 +210,23 @@ impl Keyring {
         if header.alg != algorithm {
             return Err(reject(Rejection::Algorithm));
         }
-        if !header.typ.as_deref().is_some_and(is_access_token_type) {
+        if !header.typ.as_deref().is_some_and(typ_ok) {
             return Err(reject(Rejection::Type));
         }
         if header.crit.is_some() {
             return Err(reject(Rejection::Malformed));
         }
         let mut validation = jsonwebtoken::Validation::new(algorithm);
-        // Time and issuer are checked below against the caller's clock and our issuer.
+        // Time and issuer are checked by the callers against their clock and our issuer.
         validation.validate_exp = false;
         validation.validate_aud = false;
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(
-            token,
-            key.material.decoding_key(),
-            &validation,
-        )
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => reject(Rejection::Signature),
-            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => reject(Rejection::Algorithm),
-            _ => reject(Rejection::Malformed),
-        })?;
-        if data.claims.iss != self.0.issuer {
-            return Err(reject(Rejection::Issuer));
-        }
-        if data.claims.exp <= now {
-            return Err(reject(Rejection::Expired));
-        }
+        validation.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<T>(token, key.material.decoding_key(), &validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => reject(Rejection::Signature),
+                jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => reject(Rejection::Algorithm),
+                _ => reject(Rejection::Malformed),
+            })?;
         Ok(data.claims)
     }
 

@@ -3,6 +3,7 @@
 
 pub mod access_token;
 pub mod client_assertion;
+pub mod id_token;
 pub mod key_encryption;
 pub mod keyring;
 pub mod opaque;

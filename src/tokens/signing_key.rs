@@ -13,7 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 /// The JWS `alg` name of an algorithm, as written in headers, JWKs and the database.
 pub fn algorithm_name(algorithm: SigningAlgorithm) -> &'static str {
@@ -57,6 +57,9 @@ pub struct KeyMaterial {
     signer: Signer,
     /// The base64url JWS header `{"alg":…,"kid":…,"typ":"at+jwt"}`, the same for every token.
     header_b64: String,
+    /// The ID token header, `typ: "JWT"` (OpenID Connect Core 2), so an ID token is never
+    /// taken for an access token.
+    id_header_b64: String,
     /// The public JWK as published.
     jwk: Value,
     decoding: DecodingKey,
@@ -152,11 +155,14 @@ impl KeyMaterial {
         let decoding = decoding_key(&jwk)?;
         let header = json!({"alg": alg, "typ": "at+jwt", "kid": kid});
         let header_b64 = b64(header.to_string().as_bytes());
+        let id_header = json!({"alg": alg, "typ": "JWT", "kid": kid});
+        let id_header_b64 = b64(id_header.to_string().as_bytes());
         Ok(Self {
             kid,
             algorithm,
             signer,
             header_b64,
+            id_header_b64,
             jwk,
             decoding,
         })
@@ -182,11 +188,31 @@ impl KeyMaterial {
         &self.decoding
     }
 
-    /// Signs `claims_json` into a JWS compact token with this key's header.
+    /// Signs `claims_json` into a JWS compact access token with this key's header.
     pub fn sign(&self, claims_json: &[u8]) -> Result<String, KeyError> {
-        let mut token =
-            String::with_capacity(self.header_b64.len() + claims_json.len() * 4 / 3 + 400);
-        token.push_str(&self.header_b64);
+        self.sign_with(&self.header_b64, claims_json)
+    }
+
+    /// Signs `claims_json` into an ID token (`typ: "JWT"`).
+    pub fn sign_id_token(&self, claims_json: &[u8]) -> Result<String, KeyError> {
+        self.sign_with(&self.id_header_b64, claims_json)
+    }
+
+    /// OpenID Connect Core 3.1.3.6 `at_hash`: the left half of the access token's hash with
+    /// the hash of this key's algorithm (SHA-512 for Ed25519), base64url.
+    pub fn at_hash(&self, access_token: &str) -> String {
+        let digest = match self.algorithm {
+            SigningAlgorithm::EdDSA => Sha512::digest(access_token.as_bytes()).to_vec(),
+            SigningAlgorithm::ES256 | SigningAlgorithm::RS256 => {
+                Sha256::digest(access_token.as_bytes()).to_vec()
+            }
+        };
+        URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+    }
+
+    fn sign_with(&self, header_b64: &str, claims_json: &[u8]) -> Result<String, KeyError> {
+        let mut token = String::with_capacity(header_b64.len() + claims_json.len() * 4 / 3 + 400);
+        token.push_str(header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
         let signature = match &self.signer {

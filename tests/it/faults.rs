@@ -187,6 +187,7 @@ async fn codes(
                     resource: issuer.into(),
                     scope: String::new(),
                     auth_time: now,
+                    nonce: None,
                     expires_at: now + 600,
                 },
                 now,

@@ -19,6 +19,7 @@ mod keys;
 mod layers;
 mod limits;
 mod metadata;
+mod oidc;
 mod ops;
 mod private_key_jwt;
 mod register;

@@ -104,7 +104,8 @@ async fn metadata_advertises_every_endpoint_and_what_mcp_clients_require() {
 }
 
 #[tokio::test]
-async fn scopes_supported_is_the_union_of_the_configured_resources_scopes() {
+async fn scopes_supported_is_the_union_of_the_configured_resources_scopes_and_the_identity_scopes()
+{
     let app = TestApp::spawn_with(|c| {
         c.resources = vec![
             ResourceConfig {
@@ -127,7 +128,16 @@ async fn scopes_supported_is_the_union_of_the_configured_resources_scopes() {
     let doc = metadata(&app, WELL_KNOWN).await;
     assert_eq!(
         strings(&doc["scopes_supported"]),
-        ["mcp:read", "mcp:write", "files"]
+        [
+            "mcp:read",
+            "mcp:write",
+            "files",
+            "openid",
+            "profile",
+            "email",
+            "offline_access"
+        ],
+        "the resources' scopes, then the server's own"
     );
 }
 
@@ -244,18 +254,6 @@ async fn an_issuer_with_a_path_is_served_under_that_path_without_a_rewriting_pro
         404,
         "only the whole path segment is the prefix"
     );
-}
-
-#[tokio::test]
-async fn no_openid_configuration_is_served_until_id_tokens_exist() {
-    let app = TestApp::spawn().await;
-    let response = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
 }
 
 #[tokio::test]

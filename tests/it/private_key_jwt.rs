@@ -220,8 +220,11 @@ async fn a_goose_shaped_document_gets_the_mcp_servers_scopes() {
     create_user(&app, "alice").await;
     for (asked, granted) in [
         ("notes:write", "notes:write"),
-        ("openid profile email", "notes:read"),
-        ("openid notes:read notes:write", "notes:read notes:write"),
+        ("openid profile email", "notes:read openid profile email"),
+        (
+            "openid notes:read notes:write",
+            "notes:read notes:write openid",
+        ),
     ] {
         let (code, pkce) = code(&app, &id, asked).await;
         let (status, body) = app

@@ -55,6 +55,7 @@ fn code(client_id: &str, user_id: &str, secret: &str) -> NewAuthorizationCode {
         resource: "https://mcp.example.com/mcp".into(),
         scope: "read".into(),
         auth_time: NOW,
+        nonce: Some("n-0S6_WzA2Mj".into()),
         expires_at: NOW + 60,
     }
 }
@@ -303,6 +304,11 @@ async fn a_code_is_consumed_once_and_not_after_expiry() {
 
     let first = stored_code(&store, "code-1").await;
     assert!(first.user_active);
+    assert_eq!(
+        first.nonce.as_deref(),
+        Some("n-0S6_WzA2Mj"),
+        "the nonce is kept"
+    );
     assert!(redeem(&store, &first, "jti-1", NOW + 1).await);
     assert!(!redeem(&store, &first, "jti-2", NOW + 2).await);
     let replayed = stored_code(&store, "code-1").await;

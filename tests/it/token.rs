@@ -348,6 +348,7 @@ async fn an_expired_code_is_invalid_grant() {
                 resource: NOTES.into(),
                 scope: "notes:read".into(),
                 auth_time: now - 120,
+                nonce: None,
                 expires_at: now - 60,
             },
             now - 120,
@@ -968,11 +969,12 @@ async fn token_and_jwks_answer_cors_preflights_for_browser_clients() {
 }
 
 #[tokio::test]
-async fn identity_scopes_beside_the_resource_scope_are_accepted_and_left_out_of_the_token() {
+async fn identity_scopes_beside_the_resource_scope_are_accepted_and_kept_only_with_openid() {
     let app = app().await;
     create_user(&app, "alice").await;
     let client = public_client(&app).await;
-    // What mcp-remote, Cline and opencode send beside the MCP server's scope.
+    // What mcp-remote, Cline and opencode send beside the MCP server's scope. With openid
+    // the identity scopes ride in the token (for /userinfo); offline_access adds nothing.
     let (code, pkce) = code_for(
         &app,
         &client,
@@ -982,7 +984,7 @@ async fn identity_scopes_beside_the_resource_scope_are_accepted_and_left_out_of_
     .await;
     let (status, body, _) = exchange(&app, &client, &code, &pkce).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["scope"], "notes:read");
+    assert_eq!(body["scope"], "notes:read openid profile email");
     let (status, refreshed, _) = token(
         &app,
         &[
@@ -995,10 +997,19 @@ async fn identity_scopes_beside_the_resource_scope_are_accepted_and_left_out_of_
     )
     .await;
     assert_eq!(status, 200, "{refreshed}");
-    assert_eq!(refreshed["scope"], "notes:read");
+    assert_eq!(refreshed["scope"], "notes:read openid");
 
-    // Goose asks for identity scopes only: it gets the resource's default scopes.
+    // Goose asks for identity scopes only: it gets the resource's default scopes too.
     let (code, pkce) = code_for(&app, &client, "alice", "openid profile email").await;
     let (status, body, _) = exchange(&app, &client, &code, &pkce).await;
+    assert_eq!(
+        (status, body["scope"].as_str()),
+        (200, Some("notes:read openid profile email"))
+    );
+
+    // Without openid, profile, email and offline_access grant nothing and are left out.
+    let (code, pkce) = code_for(&app, &client, "alice", "email offline_access notes:read").await;
+    let (status, body, _) = exchange(&app, &client, &code, &pkce).await;
     assert_eq!((status, body["scope"].as_str()), (200, Some("notes:read")));
+    assert!(body.get("id_token").is_none(), "{body}");
 }

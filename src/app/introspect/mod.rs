@@ -12,6 +12,7 @@ pub mod revoked;
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
 use crate::store::StoreResult;
+use crate::tokens::access_token::AccessTokenClaims;
 use crate::tokens::opaque;
 use serde::Serialize;
 
@@ -116,28 +117,13 @@ async fn access_token(
     caller: Caller<'_>,
     token: &str,
 ) -> StoreResult<Introspection> {
-    let now = state.clock.now();
-    // Bad signature, unknown or withdrawn key, forged header, wrong typ or iss, expired.
-    let Ok(claims) = state.keys.verify(token, now) else {
+    let Some(ActiveAccessToken { claims, username }) = active_access_token(state, token).await?
+    else {
         return Ok(Introspection::inactive());
     };
-    if !caller.may_see(&claims.client_id) || state.revoked.is_revoked(&claims.jti).await? {
+    if !caller.may_see(&claims.client_id) {
         return Ok(Introspection::inactive());
     }
-    match state.principals.client(&claims.client_id).await? {
-        Some(client) if !client.revoked_at_issue(claims.iat) => {}
-        _ => return Ok(Introspection::inactive()),
-    }
-    // A client acting for itself (client_credentials) is its own subject; every other
-    // subject is a person, who must still exist and be enabled.
-    let username = if claims.sub == claims.client_id {
-        None
-    } else {
-        match state.principals.person(&claims.sub).await? {
-            Some(person) if !person.disabled => Some(person.username),
-            _ => return Ok(Introspection::inactive()),
-        }
-    };
     Ok(Introspection {
         active: true,
         scope: Some(claims.scope),
@@ -151,6 +137,46 @@ async fn access_token(
         iss: Some(claims.iss),
         jti: Some(claims.jti),
     })
+}
+
+/// An access token that is live right now, and its person's username.
+pub struct ActiveAccessToken {
+    /// Its verified claims.
+    pub claims: AccessTokenClaims,
+    /// The person's username; `None` for a client acting for itself.
+    pub username: Option<String>,
+}
+
+/// The access token's claims if it is live: signed by a published key as an access token
+/// (never an ID token), unexpired, not revoked, its client not revoked since it was
+/// issued, its person existing and enabled. Shared by `/introspect` and `/userinfo`.
+pub async fn active_access_token(
+    state: &AppState,
+    token: &str,
+) -> StoreResult<Option<ActiveAccessToken>> {
+    let now = state.clock.now();
+    // Bad signature, unknown or withdrawn key, forged header, wrong typ or iss, expired.
+    let Ok(claims) = state.keys.verify(token, now) else {
+        return Ok(None);
+    };
+    if state.revoked.is_revoked(&claims.jti).await? {
+        return Ok(None);
+    }
+    match state.principals.client(&claims.client_id).await? {
+        Some(client) if !client.revoked_at_issue(claims.iat) => {}
+        _ => return Ok(None),
+    }
+    // A client acting for itself (client_credentials) is its own subject; every other
+    // subject is a person, who must still exist and be enabled.
+    let username = if claims.sub == claims.client_id {
+        None
+    } else {
+        match state.principals.person(&claims.sub).await? {
+            Some(person) if !person.disabled => Some(person.username),
+            _ => return Ok(None),
+        }
+    };
+    Ok(Some(ActiveAccessToken { claims, username }))
 }
 
 async fn refresh_token(

@@ -1,8 +1,8 @@
 //! `grant_type=authorization_code` (RFC 6749 4.1.3, RFC 7636 4.6): redeem a code once.
 
 use super::{
-    AccessGrant, CodeRequest, GrantError, MintedAccessToken, TokenResponse, check_resource,
-    mint_access_token, record_use,
+    AccessGrant, CodeRequest, GrantError, IdentityGrant, MintedAccessToken, TokenResponse,
+    check_resource, id_token_for, mint_access_token, record_use,
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
@@ -89,12 +89,21 @@ pub async fn exchange(
         return Err(invalid().into());
     }
     record_use(state, client, now).await?;
+    let identity = IdentityGrant {
+        user_id: &stored.user_id,
+        client_id: &client.id,
+        scope: &stored.scope,
+        auth_time: stored.auth_time,
+        nonce: stored.nonce.as_deref(),
+    };
+    let id_token = id_token_for(state, &identity, &minted.jwt).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
         expires_in: minted.expires_in,
         refresh_token,
         scope: stored.scope,
+        id_token,
     })
 }
 

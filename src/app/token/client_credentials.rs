@@ -44,5 +44,6 @@ pub async fn exchange(
         expires_in: minted.expires_in,
         refresh_token: None,
         scope,
+        id_token: None,
     })
 }

@@ -11,6 +11,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::resource;
 use crate::store::StoreError;
 use crate::tokens::access_token::AccessTokenClaims;
+use crate::tokens::id_token::{IdTokenClaims, Person, PersonClaims};
 use crate::tokens::opaque;
 use serde::Serialize;
 
@@ -28,6 +29,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// The granted scopes (RFC 6749 5.1 requires them when they differ from the request).
     pub scope: String,
+    /// The ID token, when the grant has `openid` (OpenID Connect Core 3.1.3.3, 12.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Display for TokenResponse {
@@ -116,6 +120,59 @@ pub fn mint_access_token(
         jti,
         expires_at: exp,
         expires_in: (exp - now).max(0),
+    })
+}
+
+/// Who an ID token is about and for, and what it echoes.
+pub struct IdentityGrant<'a> {
+    /// The person's id (`sub`, the same as the access token's).
+    pub user_id: &'a str,
+    /// The client (`aud`).
+    pub client_id: &'a str,
+    /// The granted scopes: `openid` decides whether there is an ID token at all, `profile`
+    /// and `email` which claims it holds.
+    pub scope: &'a str,
+    /// When the person signed in.
+    pub auth_time: i64,
+    /// The request's `nonce`, on the code exchange only.
+    pub nonce: Option<&'a str>,
+}
+
+/// Signs an ID token for `grant` beside `access_token`, or `None` without `openid`.
+pub async fn id_token_for(
+    state: &AppState,
+    grant: &IdentityGrant<'_>,
+    access_token: &str,
+) -> Result<Option<String>, GrantError> {
+    let scopes: Vec<&str> = grant.scope.split(' ').collect();
+    if !scopes.contains(&"openid") {
+        return Ok(None);
+    }
+    let Some(person) = state.principals.person(grant.user_id).await? else {
+        return Err(OAuthError::invalid_grant("the person no longer exists").into());
+    };
+    let now = state.clock.now();
+    let claims = IdTokenClaims {
+        iss: state.config.issuer.clone(),
+        sub: grant.user_id.to_owned(),
+        aud: grant.client_id.to_owned(),
+        exp: now + state.config.tokens.access_token_ttl.as_i64(),
+        iat: now,
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.map(str::to_owned),
+        at_hash: None,
+        person: PersonClaims::for_scopes(
+            &Person {
+                username: &person.username,
+                ..Person::default()
+            },
+            scopes,
+        ),
+    };
+    let signed = state.keys.sign_id_token(claims, access_token);
+    signed.map(Some).map_err(|error| {
+        tracing::error!(%error, "signing an ID token failed");
+        OAuthError::server_error().into()
     })
 }
 

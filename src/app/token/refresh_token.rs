@@ -3,8 +3,8 @@
 //! response, and family revocation on any other reuse.
 
 use super::{
-    AccessGrant, GrantError, RefreshRequest, TokenResponse, check_resource, mint_access_token,
-    record_use,
+    AccessGrant, GrantError, IdentityGrant, RefreshRequest, TokenResponse, check_resource,
+    id_token_for, mint_access_token, record_use,
 };
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
@@ -85,12 +85,14 @@ pub async fn exchange(
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
     record_use(state, client, now).await?;
+    let id_token = refreshed_id_token(state, &current, &scope, &minted.jwt).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
         expires_in: minted.expires_in,
         refresh_token: Some(successor_token),
         scope,
+        id_token,
     })
 }
 
@@ -131,13 +133,36 @@ async fn replay(
         successor.access_expires_at,
     ));
     let minted = mint_access_token(state, &access_grant(&successor, scope, reuse))?;
+    let id_token = refreshed_id_token(state, &successor, scope, &minted.jwt).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
         expires_in: minted.expires_in,
         refresh_token: Some(successor_token.to_owned()),
         scope: scope.to_owned(),
+        id_token,
     })
+}
+
+/// OpenID Connect Core 12.2: a refresh of a grant with `openid` gets a fresh ID token with
+/// the original `auth_time` and no `nonce`.
+async fn refreshed_id_token(
+    state: &AppState,
+    token: &RefreshToken,
+    scope: &str,
+    access_token: &str,
+) -> Result<Option<String>, GrantError> {
+    let Some(user_id) = &token.user_id else {
+        return Ok(None);
+    };
+    let identity = IdentityGrant {
+        user_id,
+        client_id: &token.client_id,
+        scope,
+        auth_time: token.auth_time,
+        nonce: None,
+    };
+    id_token_for(state, &identity, access_token).await
 }
 
 /// The audit event of a refresh token presented again outside the window.
@@ -167,13 +192,14 @@ fn access_grant<'a>(
 }
 
 /// The requested scope if it is within the token's (RFC 6749 6), else the token's own.
-/// Identity scopes asked beside it (`openid`, `offline_access`) are never an error.
+/// Identity scopes asked beside it are never an error: those the grant holds are kept,
+/// others (`offline_access`, or `openid` the person never granted) are left out.
 fn narrowed_scope(requested: Option<&str>, held: &str) -> Result<String, OAuthError> {
-    let asked = match requested {
+    let (asked, identity) = match requested {
         Some(requested) => {
-            scope::split_identity(scope::parse(requested).map_err(OAuthError::invalid_scope)?).0
+            scope::split_identity(scope::parse(requested).map_err(OAuthError::invalid_scope)?)
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     if asked.is_empty() {
         return Ok(held.to_owned());
@@ -184,7 +210,10 @@ fn narrowed_scope(requested: Option<&str>, held: &str) -> Result<String, OAuthEr
             "{extra} was not granted; a refresh cannot widen the scope"
         )));
     }
-    Ok(scope::join(&asked))
+    let kept = identity.into_iter().filter(|s| held.contains(&s.as_str()));
+    Ok(scope::join(
+        &asked.into_iter().chain(kept).collect::<Vec<_>>(),
+    ))
 }
 
 #[cfg(test)]
@@ -211,5 +240,10 @@ mod tests {
         );
         assert_eq!(narrowed_scope(Some("a"), "a b").unwrap(), "a");
         assert!(narrowed_scope(Some("c"), "a b").is_err());
+        assert_eq!(
+            narrowed_scope(Some("a openid email"), "a b openid").unwrap(),
+            "a openid",
+            "held identity scopes stay, others are left out"
+        );
     }
 }
