@@ -5,6 +5,7 @@ use crate::harness::Pair;
 use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::NewClient;
+use mcp_authd::tokens::id_token::IdTokenClaims;
 use mcp_authd::tokens::opaque;
 use mcp_authd::tokens::rotation::RotationKind;
 use serde_json::Value;
@@ -140,6 +141,28 @@ async fn a_token_for_another_resource_is_refused() {
     let (status, challenge) = pair.call_mcp_with(Some(&elsewhere)).await;
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("another resource"));
+}
+
+#[tokio::test]
+async fn an_id_token_never_opens_the_server_even_one_naming_it_as_audience() {
+    // The worst case: an ID token signed by the same key, whose `aud` is this server's URL
+    // (a client whose id is that URL), with the claims an access token has. Its `typ` is
+    // JWT, not at+jwt, so the server refuses it.
+    let pair = Pair::start(|_| {}).await;
+    let now = pair.state.clock.now();
+    let claims = IdTokenClaims {
+        iss: pair.issuer.clone(),
+        sub: "someone".into(),
+        aud: pair.mcp_url.clone(),
+        exp: now + 300,
+        iat: now,
+        auth_time: now,
+        ..IdTokenClaims::default()
+    };
+    let id_token = pair.state.keys.sign_id_token(claims, "access").unwrap();
+    let (status, challenge) = pair.call_mcp_with(Some(&id_token)).await;
+    assert_eq!(status, 401);
+    assert!(challenge.unwrap().contains("invalid_token"));
 }
 
 #[tokio::test]
