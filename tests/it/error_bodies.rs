@@ -241,3 +241,23 @@ async fn reading_a_registration_without_a_bearer_token_is_invalid_token_with_a_c
         .unwrap();
     insta::assert_json_snapshot!(seen(&app, response).await);
 }
+
+#[tokio::test]
+async fn userinfo_without_a_bearer_token_is_invalid_token_with_a_challenge() {
+    let app = app().await;
+    let response = app.http.get(app.url("/userinfo")).send().await.unwrap();
+    insta::assert_json_snapshot!(seen(&app, response).await);
+}
+
+#[tokio::test]
+async fn userinfo_with_a_forged_token_is_invalid_token_with_a_challenge() {
+    let app = app().await;
+    let response = app
+        .http
+        .post(app.url("/userinfo"))
+        .bearer_auth("eyJhbGciOiJub25lIn0.e30.")
+        .send()
+        .await
+        .unwrap();
+    insta::assert_json_snapshot!(seen(&app, response).await);
+}
