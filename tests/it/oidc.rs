@@ -14,6 +14,7 @@ use mcp_authd::oauth::client::{AuthMethod, GrantType};
 use mcp_authd::support::clock::Clock;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 const NOTES: &str = "https://notes.example/mcp";
 const FILES: &str = "https://files.example/mcp";
@@ -90,6 +91,25 @@ async fn userinfo(app: &TestApp, token: &str, post: bool) -> (u16, Value, Option
         response.json().await.unwrap_or(Value::Null),
         challenge,
     )
+}
+
+/// Where `/authorize` at `url` sends the browser at once: the redirect's parameters.
+async fn answer_at_once(app: &TestApp, url: String) -> HashMap<String, String> {
+    location_params(&app.http.get(url).send().await.unwrap())
+}
+
+/// The page `/authorize` at `url` shows.
+async fn page_at(app: &TestApp, url: String) -> String {
+    let page = app.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "a page, not a redirect");
+    page.text().await.unwrap()
+}
+
+/// Signs `username` in on the page `url` shows; returns the consent page that follows.
+async fn consent_page_after_sign_in(app: &TestApp, url: String, username: &str) -> String {
+    let html = page_at(app, url).await;
+    let signed_in = submit_login(app, &html, username, PASSWORD).await;
+    follow(app, &signed_in).await.text().await.unwrap()
 }
 
 /// A confidential operator client (remembered consent applies to it), with its secret.
@@ -418,40 +438,22 @@ async fn prompt_none_answers_at_once_with_and_without_a_grant() {
     };
     // Nobody signed in: login_required, by redirect (the operator's client).
     let pkce = Pkce::new();
-    let answer = app.http.get(silent(&pkce, &[])).send().await.unwrap();
-    assert_eq!(location_params(&answer)["error"], "login_required");
+    let answer = answer_at_once(&app, silent(&pkce, &[])).await;
+    assert_eq!(answer["error"], "login_required");
 
     // Signed in, nothing granted yet: consent_required.
     let pkce = Pkce::new();
-    let page = app.http.get(authorize_url(
-        &app,
-        &client.0,
-        &pkce,
-        &[("scope", "openid")],
-    ));
-    let html = page.send().await.unwrap().text().await.unwrap();
-    let signed_in = submit_login(&app, &html, "alice", PASSWORD).await;
-    let consent = follow(&app, &signed_in).await.text().await.unwrap();
-    let answer = app
-        .http
-        .get(silent(&Pkce::new(), &[]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(location_params(&answer)["error"], "consent_required");
+    let url = authorize_url(&app, &client.0, &pkce, &[("scope", "openid")]);
+    let consent = consent_page_after_sign_in(&app, url, "alice").await;
+    let answer = answer_at_once(&app, silent(&Pkce::new(), &[])).await;
+    assert_eq!(answer["error"], "consent_required");
 
     // Granted: a code at once, whose ID token names the person.
     let approved = submit_consent(&app, &consent, "approve").await;
     assert_eq!(approved.status(), 303);
     let first = redeem(&app, &client, &location_params(&approved)["code"], &pkce).await;
     let pkce = Pkce::new();
-    let answer = app
-        .http
-        .get(silent(&pkce, &[("nonce", "quiet")]))
-        .send()
-        .await
-        .unwrap();
-    let params = location_params(&answer);
+    let params = answer_at_once(&app, silent(&pkce, &[("nonce", "quiet")])).await;
     let body = redeem(&app, &client, &params["code"], &pkce).await;
     let (_, claims) = verified_id_token(&app, body["id_token"].as_str().unwrap(), &client.0).await;
     assert_eq!(
@@ -462,34 +464,19 @@ async fn prompt_none_answers_at_once_with_and_without_a_grant() {
     // id_token_hint: the signed-in person's own ID token is answered silently; another
     // person's is login_required; anything else is invalid_request.
     let own = first["id_token"].as_str().unwrap();
-    let answer = app
-        .http
-        .get(silent(&Pkce::new(), &[("id_token_hint", own)]))
-        .send()
-        .await
-        .unwrap();
-    assert!(location_params(&answer).contains_key("code"));
+    let answer = answer_at_once(&app, silent(&Pkce::new(), &[("id_token_hint", own)])).await;
+    assert!(answer.contains_key("code"));
     create_user(&app, "bob").await;
-    let other = app.http.clone();
-    let _ = other; // the same browser, now signed in as bob
+    // The same browser signs in as bob.
     let bob_token = {
         let pkce = Pkce::new();
-        let page = app
-            .http
-            .get(authorize_url(
-                &app,
-                &client.0,
-                &pkce,
-                &[("scope", "openid"), ("prompt", "login")],
-            ))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let signed_in = submit_login(&app, &page, "bob", PASSWORD).await;
-        let consent = follow(&app, &signed_in).await.text().await.unwrap();
+        let url = authorize_url(
+            &app,
+            &client.0,
+            &pkce,
+            &[("scope", "openid"), ("prompt", "login")],
+        );
+        let consent = consent_page_after_sign_in(&app, url, "bob").await;
         let approved = submit_consent(&app, &consent, "approve").await;
         redeem(&app, &client, &location_params(&approved)["code"], &pkce).await
     };
@@ -497,27 +484,16 @@ async fn prompt_none_answers_at_once_with_and_without_a_grant() {
         payload(bob_token["id_token"].as_str().unwrap())["sub"],
         alice
     );
-    let answer = app
-        .http
-        .get(silent(&Pkce::new(), &[("id_token_hint", own)]))
-        .send()
-        .await
-        .unwrap();
+    let answer = answer_at_once(&app, silent(&Pkce::new(), &[("id_token_hint", own)])).await;
     assert_eq!(
-        location_params(&answer)["error"],
-        "login_required",
+        answer["error"], "login_required",
         "alice's hint while bob is signed in"
     );
     let forged = format!("{}x", bob_token["id_token"].as_str().unwrap());
     let access_as_hint = bob_token["access_token"].as_str().unwrap();
     for hint in [forged.as_str(), access_as_hint] {
-        let answer = app
-            .http
-            .get(silent(&Pkce::new(), &[("id_token_hint", hint)]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(location_params(&answer)["error"], "invalid_request");
+        let answer = answer_at_once(&app, silent(&Pkce::new(), &[("id_token_hint", hint)])).await;
+        assert_eq!(answer["error"], "invalid_request");
     }
 }
 
@@ -544,9 +520,8 @@ async fn max_age_forces_a_fresh_sign_in_and_auth_time_says_when() {
         &pkce,
         &[("scope", "openid"), ("max_age", "3600")],
     );
-    let answer = app.http.get(url).send().await.unwrap();
-    assert_eq!(answer.status(), 303);
-    let body = redeem(&app, &client, &location_params(&answer)["code"], &pkce).await;
+    let answer = answer_at_once(&app, url).await;
+    let body = redeem(&app, &client, &answer["code"], &pkce).await;
     assert_eq!(
         payload(body["id_token"].as_str().unwrap())["auth_time"],
         signed_in_at
@@ -560,9 +535,7 @@ async fn max_age_forces_a_fresh_sign_in_and_auth_time_says_when() {
         &pkce,
         &[("scope", "openid"), ("max_age", "60")],
     );
-    let page = app.http.get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    let html = page_at(&app, url).await;
     assert!(html.contains("name=\"password\""), "the sign-in page");
     let again = submit_login(&app, &html, "alice", PASSWORD).await;
     let next = follow(&app, &again).await;
@@ -586,13 +559,13 @@ async fn max_age_forces_a_fresh_sign_in_and_auth_time_says_when() {
         &Pkce::new(),
         &[("scope", "openid"), ("max_age", "60"), ("prompt", "none")],
     );
-    let answer = app.http.get(url).send().await.unwrap();
-    assert_eq!(location_params(&answer)["error"], "login_required");
+    let answer = answer_at_once(&app, url).await;
+    assert_eq!(answer["error"], "login_required");
 
     // A max_age that is not a number of seconds is invalid_request.
     let url = authorize_url(&app, &client.0, &Pkce::new(), &[("max_age", "soon")]);
-    let answer = app.http.get(url).send().await.unwrap();
-    assert_eq!(location_params(&answer)["error"], "invalid_request");
+    let answer = answer_at_once(&app, url).await;
+    assert_eq!(answer["error"], "invalid_request");
 }
 
 #[tokio::test]
@@ -601,15 +574,7 @@ async fn login_hint_fills_in_the_username_and_select_account_signs_in_again() {
     create_user(&app, "alice").await;
     let client = confidential_client(&app).await;
     let url = authorize_url(&app, &client.0, &Pkce::new(), &[("login_hint", "alice")]);
-    let html = app
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page_at(&app, url).await;
     assert!(
         html.contains("name=\"username\"") && html.contains("value=\"alice\""),
         "the username is filled in"
@@ -622,9 +587,7 @@ async fn login_hint_fills_in_the_username_and_select_account_signs_in_again() {
         &Pkce::new(),
         &[("prompt", "select_account")],
     );
-    let page = app.http.get(url).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("name=\"password\""));
+    assert!(page_at(&app, url).await.contains("name=\"password\""));
 }
 
 #[tokio::test]
@@ -638,17 +601,7 @@ async fn consent_names_identity_scopes_in_words_apart_from_the_mcp_servers_permi
         &Pkce::new(),
         &[("scope", "openid profile email offline_access notes:read")],
     );
-    let html = app
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let signed_in = submit_login(&app, &html, "alice", PASSWORD).await;
-    let consent = follow(&app, &signed_in).await.text().await.unwrap();
+    let consent = consent_page_after_sign_in(&app, url, "alice").await;
     assert!(hidden(&consent, "request").is_some(), "the consent page");
     let (permissions, identity) = consent
         .split_once("It will learn about you")
