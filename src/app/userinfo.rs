@@ -5,7 +5,7 @@
 use crate::app::introspect::{ActiveAccessToken, active_access_token};
 use crate::app::state::AppState;
 use crate::store::StoreResult;
-use crate::tokens::id_token::{Person, PersonClaims};
+use crate::tokens::id_token::PersonClaims;
 use serde::Serialize;
 
 /// The UserInfo response: `sub` and the claims the token's scopes allow.
@@ -29,24 +29,20 @@ pub enum Refusal {
 
 /// The claims for `token`, or why there are none.
 pub async fn userinfo(state: &AppState, token: &str) -> StoreResult<Result<UserInfo, Refusal>> {
-    let Some(ActiveAccessToken { claims, username }) = active_access_token(state, token).await?
+    let Some(ActiveAccessToken { claims, person }) = active_access_token(state, token).await?
     else {
         return Ok(Err(Refusal::InvalidToken));
     };
     // A client acting for itself is nobody's: it has no person to describe.
-    let Some(username) = username else {
+    let Some(person) = person else {
         return Ok(Err(Refusal::InvalidToken));
     };
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
         return Ok(Err(Refusal::NoOpenId));
     }
-    let person = Person {
-        username: &username,
-        ..Person::default()
-    };
     Ok(Ok(UserInfo {
-        claims: PersonClaims::for_scopes(&person, scopes),
+        claims: PersonClaims::for_scopes(&person.claims_source(), scopes),
         sub: claims.sub,
     }))
 }

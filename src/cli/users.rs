@@ -3,11 +3,11 @@
 use super::Context;
 use super::output::table;
 use super::password_input::read_new_password;
-use crate::store::User;
+use crate::store::{Profile, User};
 use crate::support::clock::format_utc as timestamp;
 use crate::support::password;
 use anyhow::{Context as _, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 /// Subcommands of `users`.
 #[derive(Debug, Subcommand)]
@@ -19,6 +19,16 @@ pub enum UsersCommand {
         /// Read the password from stdin (one trailing newline is removed).
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+    /// Change what ID tokens and userinfo say of a person (OpenID Connect `profile` and
+    /// `email`); what is not given stays as it is.
+    Update {
+        /// Login name.
+        username: String,
+        #[command(flatten)]
+        profile: ProfileArgs,
     },
     /// List everyone.
     List,
@@ -53,6 +63,73 @@ pub enum UsersCommand {
     },
 }
 
+/// What ID tokens and userinfo say of a person.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The name shown with the `profile` scope (the username when unset; "" unsets it).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The address shown with the `email` scope ("" unsets it).
+    #[arg(long, value_name = "ADDRESS")]
+    email: Option<String>,
+    /// The address was checked: `email_verified` is true (otherwise false).
+    #[arg(long)]
+    email_verified: bool,
+}
+
+impl ProfileArgs {
+    /// `current` with these changes, or why they cannot be made.
+    fn apply(self, mut current: Profile) -> anyhow::Result<Profile> {
+        if let Some(name) = self.name {
+            let name = name.trim();
+            if name.chars().count() > 128 || name.chars().any(char::is_control) {
+                bail!("names are at most 128 characters without control characters");
+            }
+            current.display_name = (!name.is_empty()).then(|| name.to_owned());
+        }
+        match self.email {
+            Some(email) if email.is_empty() => {
+                if self.email_verified {
+                    bail!("--email-verified needs an address: give --email too");
+                }
+                current.email = None;
+                current.email_verified = false;
+            }
+            Some(email) => {
+                validate_email(&email)?;
+                current.email = Some(email);
+                current.email_verified = self.email_verified;
+            }
+            None if self.email_verified => {
+                if current.email.is_none() {
+                    bail!("--email-verified needs an address: give --email too");
+                }
+                current.email_verified = true;
+            }
+            None => {}
+        }
+        Ok(current)
+    }
+}
+
+/// An address is one `@` between a non-empty local part and a domain, without spaces: the
+/// check that catches typos without refusing real addresses.
+fn validate_email(email: &str) -> anyhow::Result<()> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !ok {
+        bail!("{email:?} is not an email address");
+    }
+    Ok(())
+}
+
 /// Runs one `users` subcommand.
 pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
     let now = ctx.clock.now();
@@ -60,16 +137,34 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Create {
             username,
             password_stdin,
+            profile,
         } => {
             validate_username(&username)?;
+            let profile = profile.apply(Profile::default())?;
             if ctx.store.find_user_by_username(&username).await?.is_some() {
                 bail!("a user named {username:?} already exists");
             }
             let hash = hash_password(read_new_password(password_stdin, &username)?).await?;
-            let user = ctx.store.create_user(&username, &hash, now).await?;
+            ctx.store.create_user(&username, &hash, now).await?;
+            if profile != Profile::default() {
+                ctx.store.set_user_profile(&username, &profile, now).await?;
+            }
+            let user = find(ctx, &username).await?;
             ctx.out.data(&user, || {
                 format!("created user {} (id {})\n", user.username, user.id)
             })
+        }
+        UsersCommand::Update { username, profile } => {
+            let user = find(ctx, &username).await?;
+            let current = Profile {
+                display_name: user.display_name,
+                email: user.email,
+                email_verified: user.email_verified,
+            };
+            let profile = profile.apply(current)?;
+            ctx.store.set_user_profile(&username, &profile, now).await?;
+            let user = find(ctx, &username).await?;
+            ctx.out.data(&user, || format!("updated user {username}\n"))
         }
         UsersCommand::List => {
             let users = ctx.store.list_users().await?;

@@ -22,7 +22,7 @@ pub use refresh_tokens::{NewRefreshToken, RefreshToken};
 pub use revocations::{RevocationCounts, RevokedAccessToken};
 pub use sessions::Session;
 pub use signing_keys::{KeyChanges, NewSigningKey, StoredSigningKey};
-pub use users::User;
+pub use users::{Profile, User};
 
 use crate::support::secret::{Secret, redact_database_url};
 use sqlite_connections::SqliteConnections;

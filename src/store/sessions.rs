@@ -51,7 +51,7 @@ impl Store {
     pub async fn find_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
         let row: Option<SessionRow> = read_pool!(self, |pool| sqlx::query_as(
             "SELECT s.id_hash, s.auth_time, s.expires_at, u.id, u.username, u.password_hash, \
-             u.disabled, u.created_at, u.updated_at \
+             u.disabled, u.display_name, u.email, u.email_verified, u.created_at, u.updated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = $3"
         )

@@ -17,6 +17,12 @@ pub struct User {
     pub password_hash: String,
     /// A disabled person cannot log in and their tokens stop working.
     pub disabled: bool,
+    /// The name ID tokens and userinfo show with `profile` (the username when unset).
+    pub display_name: Option<String>,
+    /// The address ID tokens and userinfo show with `email`.
+    pub email: Option<String>,
+    /// Whether the operator vouches for that address.
+    pub email_verified: bool,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -33,7 +39,19 @@ impl std::fmt::Debug for User {
     }
 }
 
-const USER_COLUMNS: &str = "id, username, password_hash, disabled, created_at, updated_at";
+const USER_COLUMNS: &str = "id, username, password_hash, disabled, display_name, email, \
+    email_verified, created_at, updated_at";
+
+/// What ID tokens and userinfo may say of a person (OpenID Connect Core 5.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// `name`; the username stands in when unset.
+    pub display_name: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified`.
+    pub email_verified: bool,
+}
 
 impl Store {
     /// Adds a person; `Conflict` if the username is taken.
@@ -48,6 +66,9 @@ impl Store {
             username: username.to_owned(),
             password_hash: password_hash.to_owned(),
             disabled: false,
+            display_name: None,
+            email: None,
+            email_verified: false,
             created_at: now,
             updated_at: now,
         };
@@ -92,6 +113,33 @@ impl Store {
             .bind(id)
             .fetch_optional(pool)
             .await)?)
+    }
+
+    /// Replaces what ID tokens and userinfo say of a person; `NotFound` without one.
+    pub async fn set_user_profile(
+        &self,
+        username: &str,
+        profile: &Profile,
+        now: i64,
+    ) -> StoreResult<()> {
+        let changed = write_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE users SET display_name = $1, email = $2, email_verified = $3, updated_at = $4 \
+             WHERE username = $5"
+        )
+        .bind(&profile.display_name)
+        .bind(&profile.email)
+        .bind(profile.email_verified)
+        .bind(now)
+        .bind(username)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+        })?;
+        if changed == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
     }
 
     /// Replaces a person's password hash and ends their sign-in sessions, in one

@@ -1,6 +1,7 @@
 //! The admin CLI as an operator runs it: the real binary, its exit codes, stdout and stderr.
 
 use crate::helpers::{CliRun, TestApp, TestDb, binary, run_cli};
+use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
 use tokio::process::Command;
@@ -67,6 +68,61 @@ async fn users_lifecycle_with_json_output() {
         "another password",
         &stored.password_hash
     ));
+
+    // What ID tokens and userinfo say of her; what is not given stays.
+    let updated = cli(
+        &db,
+        &[
+            "users",
+            "update",
+            "alice",
+            "--name",
+            "Alice Liddell",
+            "--email",
+            "alice@example.com",
+            "--email-verified",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(updated.code, 0, "{}", updated.stderr);
+    let user = updated.json();
+    assert_eq!(
+        (
+            &user["display_name"],
+            &user["email"],
+            &user["email_verified"]
+        ),
+        (
+            &"Alice Liddell".into(),
+            &"alice@example.com".into(),
+            &true.into()
+        )
+    );
+    let renamed = cli(
+        &db,
+        &["users", "update", "alice", "--name", "Alice", "--json"],
+    )
+    .await;
+    assert_eq!(renamed.json()["email"], "alice@example.com", "kept");
+    for (args, why) in [
+        (
+            &["--email", "not-an-address"][..],
+            "is not an email address",
+        ),
+        (
+            &["--email", "a b@example.com"][..],
+            "is not an email address",
+        ),
+        (&["--email", "", "--email-verified"][..], "needs an address"),
+    ] {
+        let refused = cli(&db, &[&["users", "update", "alice"][..], args].concat()).await;
+        assert_ne!(refused.code, 0, "{args:?}");
+        assert!(refused.stderr.contains(why), "{args:?}: {}", refused.stderr);
+    }
+    let unset = cli(&db, &["users", "update", "alice", "--email", "", "--json"]).await;
+    assert_eq!(unset.json()["email"], Value::Null);
+    assert_eq!(unset.json()["email_verified"], false);
 
     assert_eq!(cli(&db, &["users", "delete", "alice"]).await.code, 0);
     let gone = cli(&db, &["users", "show", "alice"]).await;

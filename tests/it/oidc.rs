@@ -619,3 +619,43 @@ async fn consent_names_identity_scopes_in_words_apart_from_the_mcp_servers_permi
         "offline_access grants nothing to list"
     );
 }
+
+#[tokio::test]
+async fn a_persons_name_and_email_reach_the_id_token_and_userinfo_with_their_scopes() {
+    let app = app().await;
+    create_user(&app, "alice").await;
+    let set = app
+        .cli(
+            &[
+                "users",
+                "update",
+                "alice",
+                "--name",
+                "Alice Liddell",
+                "--email",
+                "alice@example.com",
+                "--email-verified",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    let client = public_client(&app).await;
+    let body = tokens_for(&app, &client, "alice", &[("scope", "openid profile email")]).await;
+    let (_, claims) = verified_id_token(&app, body["id_token"].as_str().unwrap(), &client).await;
+    assert_eq!(claims["name"], "Alice Liddell");
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], true);
+    let (status, info, _) = userinfo(&app, body["access_token"].as_str().unwrap(), false).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (&info["name"], &info["email"], &info["email_verified"]),
+        (&claims["name"], &claims["email"], &claims["email_verified"])
+    );
+    // email alone: the address without the name.
+    let body = tokens_for(&app, &client, "alice", &[("scope", "openid email")]).await;
+    let (_, claims) = verified_id_token(&app, body["id_token"].as_str().unwrap(), &client).await;
+    assert!(claims.get("name").is_none());
+    assert_eq!(claims["email"], "alice@example.com");
+}

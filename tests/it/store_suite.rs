@@ -6,7 +6,7 @@ use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
     AuthorizationCode, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode, NewClient,
-    NewRefreshToken, NewSigningKey, Store, StoreError, StoredSigningKey, User,
+    NewRefreshToken, NewSigningKey, Profile, Store, StoreError, StoredSigningKey, User,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;
@@ -126,9 +126,25 @@ async fn users_are_created_found_changed_and_deleted() {
         .set_user_disabled("alice", true, NOW + 2)
         .await
         .unwrap();
+    let profile = Profile {
+        display_name: Some("Alice Liddell".into()),
+        email: Some("alice@example.com".into()),
+        email_verified: true,
+    };
+    store
+        .set_user_profile("alice", &profile, NOW + 3)
+        .await
+        .unwrap();
     let changed = store.find_user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(changed.password_hash, "hash-3");
     assert!(changed.disabled);
+    assert_eq!(changed.display_name, profile.display_name);
+    assert_eq!(changed.email, profile.email);
+    assert!(changed.email_verified);
+    assert!(matches!(
+        store.set_user_profile("nobody", &profile, NOW).await,
+        Err(StoreError::NotFound(_))
+    ));
 
     store.delete_user("alice", NOW).await.unwrap();
     assert!(

@@ -9,6 +9,7 @@
 pub mod principals;
 pub mod revoked;
 
+use crate::app::introspect::principals::PersonStatus;
 use crate::app::state::AppState;
 use crate::oauth::client::Client;
 use crate::store::StoreResult;
@@ -117,7 +118,7 @@ async fn access_token(
     caller: Caller<'_>,
     token: &str,
 ) -> StoreResult<Introspection> {
-    let Some(ActiveAccessToken { claims, username }) = active_access_token(state, token).await?
+    let Some(ActiveAccessToken { claims, person }) = active_access_token(state, token).await?
     else {
         return Ok(Introspection::inactive());
     };
@@ -128,7 +129,7 @@ async fn access_token(
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
-        username,
+        username: person.map(|p| p.username),
         token_type: Some(BEARER),
         exp: Some(claims.exp),
         iat: Some(claims.iat),
@@ -139,12 +140,12 @@ async fn access_token(
     })
 }
 
-/// An access token that is live right now, and its person's username.
+/// An access token that is live right now, and its person.
 pub struct ActiveAccessToken {
     /// Its verified claims.
     pub claims: AccessTokenClaims,
-    /// The person's username; `None` for a client acting for itself.
-    pub username: Option<String>,
+    /// The person; `None` for a client acting for itself.
+    pub person: Option<PersonStatus>,
 }
 
 /// The access token's claims if it is live: signed by a published key as an access token
@@ -168,15 +169,15 @@ pub async fn active_access_token(
     }
     // A client acting for itself (client_credentials) is its own subject; every other
     // subject is a person, who must still exist and be enabled.
-    let username = if claims.sub == claims.client_id {
+    let person = if claims.sub == claims.client_id {
         None
     } else {
         match state.principals.person(&claims.sub).await? {
-            Some(person) if !person.disabled => Some(person.username),
+            Some(person) if !person.disabled => Some(person),
             _ => return Ok(None),
         }
     };
-    Ok(Some(ActiveAccessToken { claims, username }))
+    Ok(Some(ActiveAccessToken { claims, person }))
 }
 
 async fn refresh_token(

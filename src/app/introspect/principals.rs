@@ -1,10 +1,11 @@
 //! What introspection needs to know about a token's person and client, remembered for at most
 //! [`TTL`] so that introspecting a JWT needs no database round trip: whether the person still
-//! exists and is enabled (and their username), and whether the client still exists and since
+//! exists and is enabled (and their username and profile, for ID tokens and userinfo), and whether the client still exists and since
 //! when its tokens are revoked. A person disabled or a client deleted by any instance or by the
 //! CLI is therefore seen within [`TTL`].
 
-use crate::store::{Store, StoreResult};
+use crate::store::{Profile, Store, StoreResult};
+use crate::tokens::id_token::Person;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{PoisonError, RwLock};
@@ -25,6 +26,23 @@ pub struct PersonStatus {
     pub username: String,
     /// A disabled person's tokens are inactive while they stay disabled.
     pub disabled: bool,
+    /// What ID tokens and userinfo say of them.
+    pub profile: Profile,
+}
+
+impl PersonStatus {
+    /// What ID tokens and userinfo may say of this person.
+    pub fn claims_source(&self) -> Person<'_> {
+        Person {
+            username: &self.username,
+            name: self.profile.display_name.as_deref(),
+            email: self
+                .profile
+                .email
+                .as_deref()
+                .map(|address| (address, self.profile.email_verified)),
+        }
+    }
 }
 
 /// A client as introspection sees it.
@@ -69,6 +87,11 @@ impl Principals {
         let person = self.store.find_user(id).await?.map(|u| PersonStatus {
             username: u.username,
             disabled: u.disabled,
+            profile: Profile {
+                display_name: u.display_name,
+                email: u.email,
+                email_verified: u.email_verified,
+            },
         });
         self.people.insert(id.to_owned(), person.clone(), asked);
         Ok(person)

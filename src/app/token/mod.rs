@@ -11,7 +11,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::resource;
 use crate::store::StoreError;
 use crate::tokens::access_token::AccessTokenClaims;
-use crate::tokens::id_token::{IdTokenClaims, Person, PersonClaims};
+use crate::tokens::id_token::{IdTokenClaims, PersonClaims};
 use crate::tokens::opaque;
 use serde::Serialize;
 
@@ -161,13 +161,7 @@ pub async fn id_token_for(
         auth_time: grant.auth_time,
         nonce: grant.nonce.map(str::to_owned),
         at_hash: None,
-        person: PersonClaims::for_scopes(
-            &Person {
-                username: &person.username,
-                ..Person::default()
-            },
-            scopes,
-        ),
+        person: PersonClaims::for_scopes(&person.claims_source(), scopes),
     };
     let signed = state.keys.sign_id_token(claims, access_token);
     signed.map(Some).map_err(|error| {
