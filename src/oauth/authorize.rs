@@ -232,6 +232,20 @@ pub fn validate(
         state: state.clone(),
     };
     params.refuse_repeats(&["resource"]).map_err(fail)?;
+    // A request object could carry parameters that override these; ignoring it would act
+    // on a request the client did not send (OpenID Connect Core 6).
+    if params.get("request").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported: send the parameters themselves",
+        )));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported: send the parameters themselves",
+        )));
+    }
     match params.get("response_type") {
         Some("code") => {}
         Some(_) => {

@@ -29,6 +29,10 @@ pub enum ErrorCode {
     LoginRequired,
     /// `prompt=none` but consent is needed.
     ConsentRequired,
+    /// OpenID Connect Core 3.1.2.6: a `request` object was sent; none is read here.
+    RequestNotSupported,
+    /// OpenID Connect Core 3.1.2.6: a `request_uri` was sent; none is fetched here.
+    RequestUriNotSupported,
     /// A registration redirect URI is unacceptable (RFC 7591).
     InvalidRedirectUri,
     /// Registration metadata is unacceptable (RFC 7591).
@@ -58,6 +62,8 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",

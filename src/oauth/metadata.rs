@@ -98,6 +98,12 @@ pub struct AuthorizationServerMetadata {
     pub claims_supported: Vec<&'static str>,
     /// OpenID Connect `prompt` values understood (`select_account` signs in again).
     pub prompt_values_supported: Vec<&'static str>,
+    /// OpenID Connect Discovery: no `request` objects (false is the default, stated).
+    pub request_parameter_supported: bool,
+    /// OpenID Connect Discovery: no `request_uri` (whose default is true, so it is stated).
+    pub request_uri_parameter_supported: bool,
+    /// OpenID Connect Discovery: no `claims` request parameter.
+    pub claims_parameter_supported: bool,
     /// RFC 9207: authorization responses carry `iss`.
     pub authorization_response_iss_parameter_supported: bool,
     /// Whether https client_ids are fetched as client ID metadata documents.
@@ -189,6 +195,9 @@ pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> Authorizatio
         id_token_signing_alg_values_supported: vec![algorithm_name(profile.signing_algorithm)],
         claims_supported: CLAIMS_SUPPORTED.to_vec(),
         prompt_values_supported: vec!["none", "login", "consent", "select_account"],
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+        claims_parameter_supported: false,
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: profile.client_id_metadata_documents,
         gated,

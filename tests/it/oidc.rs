@@ -189,6 +189,11 @@ async fn the_openid_document_is_the_oauth_document_under_its_own_name() {
     ] {
         assert!(claims.contains(&claim.into()), "{claim}");
     }
+    assert_eq!(
+        openid["request_uri_parameter_supported"], false,
+        "its default is true"
+    );
+    assert_eq!(openid["request_parameter_supported"], false);
     assert!(openid["grant_types_supported"].is_array());
     assert!(openid["token_endpoint_auth_methods_supported"].is_array());
 }
@@ -658,4 +663,18 @@ async fn a_persons_name_and_email_reach_the_id_token_and_userinfo_with_their_sco
     let (_, claims) = verified_id_token(&app, body["id_token"].as_str().unwrap(), &client).await;
     assert!(claims.get("name").is_none());
     assert_eq!(claims["email"], "alice@example.com");
+}
+
+#[tokio::test]
+async fn request_objects_are_refused_rather_than_ignored() {
+    let app = app().await;
+    let client = confidential_client(&app).await;
+    for (parameter, error) in [
+        ("request", "request_not_supported"),
+        ("request_uri", "request_uri_not_supported"),
+    ] {
+        let url = authorize_url(&app, &client.0, &Pkce::new(), &[(parameter, "eyJ.e30.")]);
+        let answer = answer_at_once(&app, url).await;
+        assert_eq!(answer["error"], error, "{parameter}");
+    }
 }
