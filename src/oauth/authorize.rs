@@ -125,11 +125,6 @@ impl AuthorizationRequest {
         self.max_age
             .is_none_or(|max_age| auth_time >= self.requested_at - max_age)
     }
-
-    /// Whether the person asked for OpenID Connect (`openid` among the granted scopes).
-    pub fn is_openid(&self) -> bool {
-        self.scopes.identity.iter().any(|s| s == "openid")
-    }
 }
 
 /// Whether errors may go back to this client by redirect before the person has signed in
@@ -276,17 +271,15 @@ pub fn validate(
     )
     .map_err(|message| fail(OAuthError::invalid_request(message)))?;
     let prompt = parse_prompt(params.get("prompt")).map_err(fail)?;
-    let max_age = params
-        .get("max_age")
-        .map(|v| v.parse::<i64>().ok().filter(|age| *age >= 0))
-        .map(|age| {
-            age.ok_or_else(|| {
-                fail(OAuthError::invalid_request(
-                    "max_age must be a number of seconds",
-                ))
-            })
-        })
-        .transpose()?;
+    // At most u32::MAX seconds (136 years): subtracting it from a time cannot overflow.
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(value) => Some(value.parse::<u32>().map(i64::from).map_err(|_| {
+            fail(OAuthError::invalid_request(
+                "max_age must be a whole number of seconds",
+            ))
+        })?),
+    };
     let target = resource::resolve(audiences, params.all("resource")).map_err(fail)?;
     let scopes = resource::decide_scopes(
         audiences,

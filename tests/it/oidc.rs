@@ -567,10 +567,12 @@ async fn max_age_forces_a_fresh_sign_in_and_auth_time_says_when() {
     let answer = answer_at_once(&app, url).await;
     assert_eq!(answer["error"], "login_required");
 
-    // A max_age that is not a number of seconds is invalid_request.
-    let url = authorize_url(&app, &client.0, &Pkce::new(), &[("max_age", "soon")]);
-    let answer = answer_at_once(&app, url).await;
-    assert_eq!(answer["error"], "invalid_request");
+    // A max_age that is not a whole number of seconds is invalid_request.
+    for odd in ["soon", "-1", "1.5", "99999999999999999999"] {
+        let url = authorize_url(&app, &client.0, &Pkce::new(), &[("max_age", odd)]);
+        let answer = answer_at_once(&app, url).await;
+        assert_eq!(answer["error"], "invalid_request", "{odd}");
+    }
 }
 
 #[tokio::test]
