@@ -66,6 +66,15 @@ pub async fn exchange(
             reuse: None,
         },
     )?;
+    // Signed before the code is spent, so a failure here leaves the code usable.
+    let identity = IdentityGrant {
+        user_id: &stored.user_id,
+        client_id: &client.id,
+        scope: &stored.scope,
+        auth_time: stored.auth_time,
+        nonce: stored.nonce.as_deref(),
+    };
+    let id_token = id_token_for(state, &identity, &minted.jwt).await?;
     let refresh_token = client
         .settings
         .grant_types
@@ -89,14 +98,6 @@ pub async fn exchange(
         return Err(invalid().into());
     }
     record_use(state, client, now).await?;
-    let identity = IdentityGrant {
-        user_id: &stored.user_id,
-        client_id: &client.id,
-        scope: &stored.scope,
-        auth_time: stored.auth_time,
-        nonce: stored.nonce.as_deref(),
-    };
-    let id_token = id_token_for(state, &identity, &minted.jwt).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",

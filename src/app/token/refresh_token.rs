@@ -59,6 +59,8 @@ pub async fn exchange(
         return replay(state, &current, &successor_token, &scope, now).await;
     }
     let minted = mint_access_token(state, &access_grant(&current, &scope, None))?;
+    // Signed before the rotation, so a failure here leaves the refresh token usable.
+    let id_token = refreshed_id_token(state, &current, &scope, &minted.jwt).await?;
     let tokens = &state.config.tokens;
     let successor = NewRefreshToken {
         token_hash: opaque::hash(&successor_token),
@@ -85,7 +87,6 @@ pub async fn exchange(
         return replay(state, &rotated, &successor_token, &scope, now).await;
     }
     record_use(state, client, now).await?;
-    let id_token = refreshed_id_token(state, &current, &scope, &minted.jwt).await?;
     Ok(TokenResponse {
         access_token: minted.jwt,
         token_type: "Bearer",
