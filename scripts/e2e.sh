@@ -3,9 +3,10 @@
 # (examples/mcp-server), all on loopback:
 #   - rmcp's MCP client with its OAuth support, by dynamic registration;
 #   - the same, identified by a client ID metadata document served over loopback TLS;
-#   - the MCP TypeScript SDK with its own OAuth client provider (examples/ts-client).
-# Installs what it needs from the package registries (npm; Debian's nodejs only if no node
-# is on the machine) and lints the example crate first. Runs from any directory.
+#   - the MCP TypeScript SDK with its own OAuth client provider (examples/ts-client);
+#   - OpenID Connect relying parties: openid-client (Node.js) and authlib (Python).
+# Installs what it needs from the package registries (npm and PyPI; Debian's nodejs only if
+# no node is on the machine) and lints the example crate first. Runs from any directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,6 +43,18 @@ if ! cmp -s examples/ts-client/package-lock.json "$stamp"; then
   cp examples/ts-client/package-lock.json "$stamp"
 fi
 
+# authlib and requests at the versions requirements.txt pins, in a project-local venv;
+# reinstalled only when the file changes.
+venv=.tools/e2e-python
+stamp=$venv/.e2e-requirements
+if ! cmp -s examples/py-client/requirements.txt "$stamp"; then
+  echo "== pip install (examples/py-client)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r examples/py-client/requirements.txt
+  cp examples/py-client/requirements.txt "$stamp"
+fi
+
 echo "== end-to-end walks"
-# --include-ignored: the TypeScript walk is ignored in a plain `cargo test` (it needs node).
-E2E_NODE="$NODE" cargo test --locked -p mcp-authd-example-server -- --include-ignored
+# --include-ignored: the Node.js and Python walks are ignored in a plain `cargo test`.
+E2E_NODE="$NODE" E2E_PYTHON="$PWD/$venv/bin/python" cargo test --locked -p mcp-authd-example-server -- --include-ignored

@@ -1,85 +1,20 @@
 // The end-to-end walk with the MCP TypeScript SDK: its StreamableHTTPClientTransport and its
 // OAuth flow (discovery, dynamic registration, PKCE, token exchange, refresh), with the
-// browser part (login and consent pages) played by plain fetch calls.
+// browser part (login and consent pages) played by person.mjs.
 //
 // Run by examples/mcp-server/tests/e2e/ts_client.rs, which starts mcp-authd and the example
 // MCP server and passes their URLs in the environment. Prints one JSON report on stdout.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { env, signInAndApprove } from './person.mjs';
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
 const MCP_URL = env('E2E_MCP_URL');
 const ISSUER = env('E2E_ISSUER');
 const USERNAME = env('E2E_USERNAME');
 const PASSWORD = env('E2E_PASSWORD');
 const REDIRECT_URI = env('E2E_REDIRECT_URI');
 const TTL_SECONDS = Number(env('E2E_ACCESS_TOKEN_TTL'));
-
-/** A person at a browser, with a cookie jar, never following redirects by itself. */
-class Browser {
-  jar = new Map();
-
-  async go(url, init = {}) {
-    const headers = new Headers(init.headers ?? {});
-    if (this.jar.size) {
-      headers.set('cookie', [...this.jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    }
-    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const cookie of response.headers.getSetCookie()) {
-      const [pair] = cookie.split(';');
-      const at = pair.indexOf('=');
-      this.jar.set(pair.slice(0, at).trim(), pair.slice(at + 1));
-    }
-    return response;
-  }
-
-  post(url, fields) {
-    return this.go(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    });
-  }
-}
-
-const hidden = (html, name) => {
-  const match = html.match(new RegExp(`name="${name}" value="([^"]*)"`));
-  if (!match) throw new Error(`no hidden ${name} in the page`);
-  return match[1].replaceAll('&amp;', '&');
-};
-
-const expectStatus = (response, status, what) => {
-  if (response.status !== status) {
-    throw new Error(`${what}: expected ${status}, got ${response.status} from ${response.url}`);
-  }
-};
-
-/** Signs in and approves; returns the URL mcp-authd redirects back to. */
-async function signInAndApprove(authorizationUrl) {
-  const browser = new Browser();
-  const login = await browser.go(authorizationUrl);
-  expectStatus(login, 200, 'the login page');
-  const loginHtml = await login.text();
-  const fields = { csrf: hidden(loginHtml, 'csrf'), username: USERNAME, password: PASSWORD };
-  if (loginHtml.includes('name="request"')) fields.request = hidden(loginHtml, 'request');
-  const signedIn = await browser.post(`${ISSUER}/login`, fields);
-  expectStatus(signedIn, 303, 'signing in');
-  const consent = await browser.go(new URL(signedIn.headers.get('location'), ISSUER));
-  expectStatus(consent, 200, 'the consent page');
-  const consentHtml = await consent.text();
-  const approved = await browser.post(`${ISSUER}/consent`, {
-    csrf: hidden(consentHtml, 'csrf'),
-    request: hidden(consentHtml, 'request'),
-    decision: 'approve',
-  });
-  expectStatus(approved, 303, 'approving');
-  return new URL(approved.headers.get('location'));
-}
 
 /** The SDK's OAuthClientProvider, kept in memory. */
 class Provider {
@@ -121,7 +56,8 @@ class Provider {
 
   async redirectToAuthorization(url) {
     this.authorizationUrl = url;
-    this.callback = await signInAndApprove(url);
+    const person = { issuer: ISSUER, username: USERNAME, password: PASSWORD };
+    this.callback = (await signInAndApprove(url, person)).callback;
   }
 
   saveCodeVerifier(verifier) {

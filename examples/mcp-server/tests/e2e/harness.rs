@@ -7,6 +7,7 @@ use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use mcp_authd_example_server::Settings;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -141,4 +142,24 @@ impl Pair {
             .map(|v| v.to_str().unwrap().to_owned());
         (response.status().as_u16(), challenge)
     }
+}
+
+/// Runs `program script` in `dir` with `env` added; returns its JSON report (the last line
+/// of its output). For the walks with clients from other ecosystems (Node.js, Python).
+pub async fn run_report(program: &str, dir: &Path, script: &str, env: &[(&str, String)]) -> Value {
+    let run = tokio::process::Command::new(program)
+        .arg(script)
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(90), run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} finishes within 90 s"))
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{script} printed no report ({e}):\n{stdout}\n{stderr}"))
 }

@@ -6,5 +6,6 @@ mod browser;
 mod doc_server;
 mod guard;
 mod harness;
+mod oidc_clients;
 mod rust_client;
 mod ts_client;

@@ -5,7 +5,7 @@
 //! Needs Node.js 18+ and `npm ci` in `examples/ts-client`; `scripts/e2e.sh` does both and
 //! runs this test (it is ignored in a plain `cargo test`). `E2E_NODE` names the node binary.
 
-use crate::harness::{ACCESS_TOKEN_TTL, PASSWORD, Pair, REDIRECT_URI, USERNAME};
+use crate::harness::{ACCESS_TOKEN_TTL, PASSWORD, Pair, REDIRECT_URI, USERNAME, run_report};
 use base64::Engine;
 use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientKeys, ClientSettings, GrantType};
@@ -14,11 +14,9 @@ use mcp_authd::tokens::signing_key::KeyMaterial;
 use mcp_authd::tokens::signing_key::SigningAlgorithm;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
 
-/// Runs `script` from `examples/ts-client` under Node.js with `env`; returns its JSON report
-/// (the last line of its output).
-async fn run_node(script: &str, env: &[(&str, String)]) -> Value {
+/// Runs `script` from `examples/ts-client` under Node.js with `env`; returns its JSON report.
+pub async fn run_node(script: &str, env: &[(&str, String)]) -> Value {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ts-client");
     assert!(
         dir.join("node_modules/@modelcontextprotocol/sdk").is_dir(),
@@ -26,21 +24,7 @@ async fn run_node(script: &str, env: &[(&str, String)]) -> Value {
         dir.display()
     );
     let node = std::env::var("E2E_NODE").unwrap_or_else(|_| "node".to_owned());
-    let run = tokio::process::Command::new(&node)
-        .arg(script)
-        .current_dir(&dir)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(90), run)
-        .await
-        .unwrap_or_else(|_| panic!("{script} finishes within 90 s"))
-        .unwrap_or_else(|e| panic!("cannot run {node}: {e}"));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{script} failed:\n{stderr}");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{script} printed no report ({e}):\n{stdout}\n{stderr}"))
+    run_report(&node, &dir, script, env).await
 }
 
 #[tokio::test]
