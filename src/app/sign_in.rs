@@ -1,4 +1,5 @@
-//! Signing in with a local password: the attempt limits, the check, and the new session.
+//! Signing in with a local password (the attempt limits and the check), and the session
+//! every way of signing in ends with.
 
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
@@ -25,8 +26,7 @@ pub enum SignIn {
     TooManyAttempts(RetryAfter),
 }
 
-/// Checks a password within the attempt limits and starts a session on success, ending the
-/// browser's previous one (no session fixation).
+/// Checks a password within the attempt limits and starts a session on success.
 pub async fn sign_in(
     state: &AppState,
     ip: IpAddr,
@@ -70,26 +70,40 @@ pub async fn sign_in(
     };
     state.login_limiter.reset(&user_key);
     state.login_ip_limiter.refund(&ip_key);
+    start_session(state, &user, None, previous, ip).await
+}
+
+/// Starts a session for a person who has just proved who they are (with their password, or
+/// at `identity_provider`), ending the browser's previous one (no session fixation).
+pub async fn start_session(
+    state: &AppState,
+    user: &User,
+    identity_provider: Option<&str>,
+    previous: Option<&Session>,
+    ip: IpAddr,
+) -> Result<SignIn, StoreError> {
+    let now = state.clock.now();
     if let Some(old) = previous {
         state.store.delete_session(&old.id_hash).await?;
     }
     let session_secret = opaque::new_secret();
     let ttl = state.config.login.session_ttl.as_i64();
+    let id_hash = opaque::hash(&session_secret);
     state
         .store
-        .create_session(&opaque::hash(&session_secret), &user.id, now, now + ttl)
+        .create_session(&id_hash, &user.id, identity_provider, now, now + ttl)
         .await?;
-    tracing::info!(user_id = %user.id, "signed in");
+    tracing::info!(user_id = %user.id, provider = identity_provider, "signed in");
     state.metrics.login_succeeded();
-    state
-        .audit(
-            AuditEvent::new(AuditKind::LoginSucceeded)
-                .user(&user.id)
-                .ip(ip),
-        )
-        .await;
+    let mut event = AuditEvent::new(AuditKind::LoginSucceeded)
+        .user(&user.id)
+        .ip(ip);
+    if let Some(provider) = identity_provider {
+        event = event.with("provider", provider);
+    }
+    state.audit(event).await;
     Ok(SignIn::SignedIn {
-        user_id: user.id,
+        user_id: user.id.clone(),
         session_secret,
         ttl,
     })

@@ -60,15 +60,17 @@ pub fn load(
     apply_env(&mut table, env)?;
     apply_flags(&mut table, overrides);
 
-    let config: Config = serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let key = if path == "." {
-            "config".to_owned()
-        } else {
-            path
-        };
-        ConfigError::new(key, e.into_inner().to_string())
-    })?;
+    let mut config: Config =
+        serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                "config".to_owned()
+            } else {
+                path
+            };
+            ConfigError::new(key, e.into_inner().to_string())
+        })?;
+    super::providers::read_secret_files(&mut config.identity_providers)?;
     super::validate::validate(&config)?;
     Ok(config)
 }
@@ -102,8 +104,13 @@ fn apply_env(
         if path.iter().any(String::is_empty) {
             return Err(ConfigError::new(name, "not a configuration key"));
         }
-        set_path(table, &path, Value::String(value))
-            .map_err(|message| ConfigError::new(&name, message))?;
+        let set = match path.as_slice() {
+            [list, id, key] if list == PROVIDERS => {
+                set_provider_key(table, id, key, Value::String(value))
+            }
+            _ => set_path(table, &path, Value::String(value)),
+        };
+        set.map_err(|message| ConfigError::new(&name, message))?;
     }
     Ok(())
 }
@@ -122,6 +129,41 @@ fn apply_flags(table: &mut Table, overrides: &Overrides) {
             table.insert(key.to_owned(), Value::String(value));
         }
     }
+}
+
+/// `[[identity_providers]]`, whose entries the environment names by `id`.
+const PROVIDERS: &str = "identity_providers";
+
+/// `MCP_AUTHD_IDENTITY_PROVIDERS__{ID}__{KEY}`: sets `key` of the provider with that `id`
+/// (ids compare case-insensitively, as variable names are upper case), adding the provider
+/// when the file has none, so a provider can be configured, or its secret given, by
+/// environment alone.
+fn set_provider_key(table: &mut Table, id: &str, key: &str, value: Value) -> Result<(), String> {
+    let list = table
+        .entry(PROVIDERS)
+        .or_insert_with(|| Value::Array(Vec::new()))
+        .as_array_mut()
+        .ok_or("identity_providers is not a list of tables")?;
+    let position = list.iter().position(|entry| {
+        entry
+            .get("id")
+            .and_then(Value::as_str)
+            .is_some_and(|existing| existing.eq_ignore_ascii_case(id))
+    });
+    let entry = match position {
+        Some(index) => &mut list[index],
+        None => {
+            let mut fresh = Table::new();
+            fresh.insert("id".to_owned(), Value::String(id.to_owned()));
+            list.push(Value::Table(fresh));
+            list.last_mut().ok_or("identity_providers is empty")?
+        }
+    };
+    entry
+        .as_table_mut()
+        .ok_or("identity_providers holds a value that is not a table")?
+        .insert(key.to_owned(), value);
+    Ok(())
 }
 
 fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), String> {
@@ -184,6 +226,37 @@ mod tests {
         );
         assert_eq!(config.login.max_failures, 9);
         assert!(!config.cimd.enabled);
+    }
+
+    #[test]
+    fn environment_sets_a_providers_keys_by_its_id() {
+        let config = load(
+            &Overrides::default(),
+            env(&[
+                ("MCP_AUTHD_IDENTITY_PROVIDERS__CORP__NAME", "Acme SSO"),
+                (
+                    "MCP_AUTHD_IDENTITY_PROVIDERS__CORP__ISSUER",
+                    "https://login.acme.example",
+                ),
+                ("MCP_AUTHD_IDENTITY_PROVIDERS__CORP__CLIENT_ID", "mcp-authd"),
+                (
+                    "MCP_AUTHD_IDENTITY_PROVIDERS__CORP__CLIENT_SECRET",
+                    "s3cret",
+                ),
+                (
+                    "MCP_AUTHD_IDENTITY_PROVIDERS__CORP__ALLOWED_EMAIL_DOMAINS",
+                    "acme.example, acme.test",
+                ),
+                ("MCP_AUTHD_IDENTITY_PROVIDERS__CORP__AUTO_CREATE", "false"),
+            ]),
+        )
+        .unwrap();
+        let corp = &config.identity_providers[0];
+        assert_eq!((corp.id.as_str(), corp.name.as_str()), ("corp", "Acme SSO"));
+        assert_eq!(corp.client_secret.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(corp.allowed_email_domains, ["acme.example", "acme.test"]);
+        assert_eq!(corp.scopes, ["openid", "email", "profile"]);
+        assert!(!corp.auto_create);
     }
 
     #[test]

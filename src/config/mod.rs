@@ -2,10 +2,12 @@
 
 mod duration;
 mod load;
+mod providers;
 mod validate;
 
 pub use duration::Seconds;
 pub use load::{ConfigError, Overrides, load};
+pub use providers::{IdentityProviderConfig, ProviderKind};
 pub use validate::{JWKS_CACHE_CONTROL, JWKS_MAX_AGE_SECONDS};
 
 use crate::oauth::audiences::{Audiences, ResourceConfig};
@@ -49,6 +51,8 @@ pub struct Config {
     pub cimd: CimdConfig,
     /// People's login sessions and brute-force limits.
     pub login: LoginConfig,
+    /// The upstream providers people may sign in with (`[[identity_providers]]`).
+    pub identity_providers: Vec<IdentityProviderConfig>,
     /// Limits on authorization requests waiting for a person.
     pub authorize: AuthorizeConfig,
     /// HTTP limits and proxy trust.
@@ -74,6 +78,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             cimd: CimdConfig::default(),
             login: LoginConfig::default(),
+            identity_providers: Vec::new(),
             authorize: AuthorizeConfig::default(),
             http: HttpConfig::default(),
             log: LogConfig::default(),
@@ -302,6 +307,10 @@ pub struct LoginConfig {
     pub max_failures_per_ip: u32,
     /// The window failures are counted in.
     pub failure_window: Seconds,
+    /// Whether the sign-in page offers the local password form; `false` with identity
+    /// providers means federation only.
+    #[serde(deserialize_with = "crate::support::lenient::from_str")]
+    pub password: bool,
 }
 
 impl Default for LoginConfig {
@@ -311,6 +320,7 @@ impl Default for LoginConfig {
             max_failures: 5,
             max_failures_per_ip: 30,
             failure_window: Seconds(900),
+            password: true,
         }
     }
 }

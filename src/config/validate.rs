@@ -34,6 +34,13 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     validate_resources(config)?;
     validate_registration(config)?;
     validate_limits(config)?;
+    super::providers::validate(&config.identity_providers)?;
+    if !config.login.password && config.identity_providers.is_empty() {
+        return Err(ConfigError::new(
+            "login.password",
+            "false leaves no way to sign in: configure [[identity_providers]] first",
+        ));
+    }
     if let Some(url) = &config.database_url {
         let url = url.expose();
         if !(url.starts_with("sqlite:")

@@ -6,7 +6,7 @@ use super::audiences::Audiences;
 use super::client::{AuthMethod, GrantType};
 use super::registration::RegistrationMode;
 use super::scope::IDENTITY_SCOPES;
-use crate::tokens::client_assertion::SIGNING_ALGORITHMS;
+use crate::tokens::key_set::SIGNING_ALGORITHMS;
 use crate::tokens::signing_key::{SigningAlgorithm, algorithm_name};
 use serde::Serialize;
 use std::collections::BTreeMap;

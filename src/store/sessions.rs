@@ -8,8 +8,10 @@ use super::{Store, StoreResult, read_pool, write_pool};
 pub struct Session {
     /// SHA-256 of the cookie value.
     pub id_hash: String,
-    /// When the password was checked.
+    /// When the person signed in.
     pub auth_time: i64,
+    /// The identity provider they signed in with; `None` for the local password.
+    pub identity_provider: Option<String>,
     /// When the session ends.
     pub expires_at: i64,
     /// Who is logged in.
@@ -20,26 +22,31 @@ pub struct Session {
 struct SessionRow {
     id_hash: String,
     auth_time: i64,
+    identity_provider: Option<String>,
     expires_at: i64,
     #[sqlx(flatten)]
     user: User,
 }
 
 impl Store {
-    /// Starts a session for a person who just proved their password.
+    /// Starts a session for a person who just signed in, with their password or at
+    /// `identity_provider`.
     pub async fn create_session(
         &self,
         id_hash: &str,
         user_id: &str,
+        identity_provider: Option<&str>,
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
         write_pool!(self, |pool| {
             sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, auth_time, created_at, expires_at) VALUES ($1, $2, $3, $3, $4)"
+            "INSERT INTO sessions (id_hash, user_id, identity_provider, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $4, $5)"
         )
         .bind(id_hash)
         .bind(user_id)
+        .bind(identity_provider)
         .bind(now)
         .bind(expires_at)
         .execute(pool).await.map(|r| r.rows_affected())
@@ -49,8 +56,9 @@ impl Store {
 
     /// The live session with this id, if its person still exists and is enabled.
     pub async fn find_session(&self, id_hash: &str, now: i64) -> StoreResult<Option<Session>> {
-        let row: Option<SessionRow> = read_pool!(self, |pool| sqlx::query_as(
-            "SELECT s.id_hash, s.auth_time, s.expires_at, u.id, u.username, u.password_hash, \
+        let row: Option<SessionRow> = read_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT s.id_hash, s.auth_time, s.identity_provider, s.expires_at, u.id, u.username, u.password_hash, \
              u.disabled, u.display_name, u.email, u.email_verified, u.created_at, u.updated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled = $3"
@@ -59,10 +67,12 @@ impl Store {
         .bind(now)
         .bind(false)
         .fetch_optional(pool)
-        .await)?;
+        .await
+        })?;
         Ok(row.map(|r| Session {
             id_hash: r.id_hash,
             auth_time: r.auth_time,
+            identity_provider: r.identity_provider,
             expires_at: r.expires_at,
             user: r.user,
         }))

@@ -26,6 +26,12 @@ impl Store {
         .await
     }
 
+    /// Deletes round trips to identity providers that never came back; returns how many.
+    pub async fn sweep_expired_federated_sign_ins(&self, now: i64) -> StoreResult<u64> {
+        self.delete_expired("DELETE FROM federated_sign_ins WHERE expires_at <= $1", now)
+            .await
+    }
+
     /// Deletes login sessions past their expiry; returns how many.
     pub async fn sweep_expired_sessions(&self, now: i64) -> StoreResult<u64> {
         self.delete_expired("DELETE FROM sessions WHERE expires_at <= $1", now)

@@ -3,19 +3,14 @@
 //! it published. Pure: the caller supplies the keys, the accepted audiences and the time,
 //! and remembers the `jti` so that no assertion is accepted twice.
 
-use super::signing_key::decoding_key;
+use super::key_set;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
 /// The `client_assertion_type` of a JWT assertion (RFC 7523 2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-
-/// Algorithms accepted, as metadata lists them: asymmetric only, so a public key can never
-/// serve as an HMAC secret, and never `none`.
-pub const SIGNING_ALGORITHMS: [&str; 4] = ["RS256", "PS256", "ES256", "EdDSA"];
 
 /// The longest an assertion may live from now: a replay cache holds each `jti` until `exp`,
 /// so a far-off `exp` would make it hold entries for as long.
@@ -52,32 +47,6 @@ pub fn claimed_client_id(assertion: &str) -> Option<String> {
     claims.get("sub")?.as_str().map(str::to_owned)
 }
 
-/// Whether the assertion names a key (`kid`) that `jwks` does not hold: the sign that a
-/// client rotated its keys and its published set should be fetched again.
-pub fn names_unknown_key(assertion: &str, jwks: &Value) -> bool {
-    let Some(kid) = jsonwebtoken::decode_header(assertion)
-        .ok()
-        .and_then(|header| header.kid)
-    else {
-        return false;
-    };
-    let keys = jwks.get("keys").and_then(Value::as_array);
-    !keys.is_some_and(|keys| {
-        keys.iter()
-            .any(|key| key.get("kid").and_then(Value::as_str) == Some(kid.as_str()))
-    })
-}
-
-fn algorithm(name: &str) -> Option<Algorithm> {
-    match name {
-        "RS256" => Some(Algorithm::RS256),
-        "PS256" => Some(Algorithm::PS256),
-        "ES256" => Some(Algorithm::ES256),
-        "EdDSA" => Some(Algorithm::EdDSA),
-        _ => None,
-    }
-}
-
 /// Checks `assertion` for `client_id`: signed with an accepted algorithm by a key of `jwks`
 /// (the one its `kid` names, else any that verifies), `iss` = `sub` = `client_id`, `aud`
 /// one of `audiences`, `exp` in the future but at most [`MAX_LIFETIME_SECONDS`] ahead,
@@ -90,52 +59,13 @@ pub fn verify(
     audiences: &[String],
     now: i64,
 ) -> Result<VerifiedAssertion, &'static str> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed assertion")?;
-    let alg_name = serde_json::to_value(header.alg)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let alg = algorithm(&alg_name).ok_or("algorithm not accepted")?;
-    if header.crit.is_some() {
-        return Err("critical header parameters are not understood");
-    }
-    let keys = jwks
-        .get("keys")
-        .and_then(Value::as_array)
-        .ok_or("the client's JWKS has no keys")?;
-    let candidates = keys.iter().filter(|key| {
-        let kid_matches = match (&header.kid, key.get("kid").and_then(Value::as_str)) {
-            (Some(wanted), Some(kid)) => wanted == kid,
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        let alg_matches = key
-            .get("alg")
-            .and_then(Value::as_str)
-            .is_none_or(|a| a == alg_name);
-        let for_signing = key
-            .get("use")
-            .and_then(Value::as_str)
-            .is_none_or(|u| u == "sig");
-        kid_matches && alg_matches && for_signing
-    });
-    let mut validation = jsonwebtoken::Validation::new(alg);
-    validation.validate_exp = false; // checked below against the caller's clock
-    validation.set_audience(audiences);
-    validation.set_issuer(&[client_id]);
-    validation.sub = Some(client_id.to_owned());
-    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
-    let mut verified = None;
-    for key in candidates {
-        let Ok(decoding) = decoding_key(key) else {
-            continue;
-        };
-        if let Ok(data) = jsonwebtoken::decode::<Claims>(assertion, &decoding, &validation) {
-            verified = Some(data.claims);
-            break;
-        }
-    }
-    let claims = verified.ok_or("no key of the client verifies the assertion")?;
+    let claims: Claims = key_set::verify(assertion, jwks, |validation| {
+        validation.validate_exp = false; // checked below against the caller's clock
+        validation.set_audience(audiences);
+        validation.set_issuer(&[client_id]);
+        validation.sub = Some(client_id.to_owned());
+        validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    })?;
     if claims.iss != client_id || claims.sub != client_id {
         return Err("iss and sub must be the client_id");
     }
@@ -235,7 +165,7 @@ mod tests {
         // HS256 keyed with the public key's bytes, the classic confusion attack.
         let public = k.jwk().to_string();
         let hs = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims(NOW + 60, "j"),
             &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
         )

@@ -171,11 +171,11 @@ async fn a_new_password_ends_every_session_of_that_person_only() {
     let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
     let bob = store.create_user("bob", "hash-2", NOW).await.unwrap();
     store
-        .create_session("s-alice", &alice.id, NOW, NOW + 3_600)
+        .create_session("s-alice", &alice.id, None, NOW, NOW + 3_600)
         .await
         .unwrap();
     store
-        .create_session("s-bob", &bob.id, NOW, NOW + 3_600)
+        .create_session("s-bob", &bob.id, None, NOW, NOW + 3_600)
         .await
         .unwrap();
     store
@@ -989,7 +989,7 @@ async fn expired_pending_requests_and_sessions_are_swept_and_live_ones_kept() {
             .await
             .unwrap();
         store
-            .create_session(handle, &user.id, NOW, expires_at)
+            .create_session(handle, &user.id, None, NOW, expires_at)
             .await
             .unwrap();
     }
@@ -1222,11 +1222,11 @@ async fn a_session_is_found_until_it_expires_or_is_deleted_or_its_person_disable
     let store = db.store().await;
     let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
     store
-        .create_session("s1", &alice.id, NOW, NOW + 600)
+        .create_session("s1", &alice.id, None, NOW, NOW + 600)
         .await
         .unwrap();
     store
-        .create_session("s2", &alice.id, NOW, NOW + 600)
+        .create_session("s2", &alice.id, None, NOW, NOW + 600)
         .await
         .unwrap();
 

@@ -9,6 +9,7 @@ use crate::oauth::client::Client;
 use crate::oauth::client::ClientKeys;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::tokens::client_assertion::{self, VerifiedAssertion};
+use crate::tokens::key_set;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ pub async fn check_assertion(
         Some(ClientKeys::Jwks(jwks)) => verify(jwks)?,
         Some(ClientKeys::JwksUri(uri)) => {
             let mut jwks = key_set(state, uri, now, KeySetFreshness::Cached).await?;
-            if client_assertion::names_unknown_key(assertion, &jwks) {
+            if key_set::names_unknown_key(assertion, &jwks) {
                 jwks = key_set(state, uri, now, KeySetFreshness::Refetch).await?;
             }
             verify(&jwks)?
