@@ -6,6 +6,7 @@ pub mod audit;
 pub mod authorize;
 pub mod clients;
 pub mod consent;
+pub mod federation;
 pub mod introspect;
 pub mod keys;
 pub mod register;

@@ -3,6 +3,7 @@
 use crate::app::audit::{self, AuditEvent};
 use crate::app::clients::cimd::CimdFetcher;
 use crate::app::clients::single_flight::SingleFlight;
+use crate::app::federation::Providers;
 use crate::app::introspect::principals::{self, Principals};
 use crate::app::introspect::revoked::{self, RevokedTokens};
 use crate::app::keys::Keys;
@@ -74,6 +75,8 @@ pub struct App {
     pub metrics: Metrics,
     /// Checks sign-in passwords, a few at a time.
     pub passwords: Passwords,
+    /// The upstream identity providers people may sign in with.
+    pub providers: Providers,
 }
 
 impl AppState {
@@ -113,6 +116,7 @@ impl AppState {
             PENDING_LIMITER_KEYS,
         );
         let cimd = CimdFetcher::new(&config.cimd)?;
+        let providers = Providers::new(&config.identity_providers)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
         let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
         Ok(Self(Arc::new(App {
@@ -132,6 +136,7 @@ impl AppState {
             pending_limiter,
             metrics: Metrics::new(),
             passwords: Passwords::for_this_machine(),
+            providers,
         })))
     }
 }

@@ -2,7 +2,7 @@
 //! pages.
 
 use super::browser::{Browser, with_cookies};
-use super::pages::{LoginPage, PageResponse, error_page, page, with_page_headers};
+use super::pages::{LoginPage, PageResponse, ProviderLink, error_page, page, with_page_headers};
 use crate::app::state::AppState;
 use crate::oauth::params::Params;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -40,8 +40,38 @@ pub fn login_page(
         client_name,
         username,
         error,
+        providers: state
+            .providers
+            .all()
+            .map(|provider| ProviderLink {
+                id: &provider.id,
+                name: &provider.name,
+                href: provider_link(state, &provider.id, request),
+            })
+            .collect(),
+        password: state.config.login.password,
     };
     with_cookies(page(status, &template), browser.set_cookies())
+}
+
+/// Where "Sign in with" a provider goes: the round trip's start, carrying the pending
+/// request's handle.
+pub fn provider_link(state: &AppState, provider_id: &str, request: Option<&str>) -> String {
+    let start = format!("{}/login/{provider_id}", state.config.issuer);
+    match request {
+        Some(handle) => format!("{start}?request={handle}"),
+        None => start,
+    }
+}
+
+/// The only way to sign in, when it is one provider and no password form: `/authorize`
+/// sends the person straight there.
+pub fn only_provider(state: &AppState) -> Option<&str> {
+    let mut all = state.providers.all();
+    match (all.next(), all.next(), state.config.login.password) {
+        (Some(only), None, false) => Some(&only.id),
+        _ => None,
+    }
 }
 
 /// The host of a URL, for showing people where something lives.

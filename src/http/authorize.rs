@@ -2,7 +2,8 @@
 //! shows what `app::authorize` says comes next.
 
 use super::answers::{
-    PageResult, bad_request, login_page, parse_page_params, rate_limited_page, see_other, url_host,
+    PageResult, bad_request, login_page, only_provider, parse_page_params, provider_link,
+    rate_limited_page, see_other, url_host,
 };
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
@@ -115,6 +116,10 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
     Ok(match step {
         Step::Consent(session) => {
             consent_page(state, &browser, session, &client, &request, &handle)
+        }
+        _ if let Some(provider) = only_provider(state) => {
+            let link = provider_link(state, provider, Some(&handle));
+            with_cookies(see_other(&link), browser.set_cookies())
         }
         _ => login_page(
             state,

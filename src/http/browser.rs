@@ -56,6 +56,12 @@ impl Browser {
         opaque::hash(&format!("csrf:{}", self.binding))
     }
 
+    /// A value that only this browser's cookie and `input` determine, for one `purpose`: an
+    /// upstream round trip's PKCE verifier and nonce, derived from its `state`.
+    pub fn derive(&self, purpose: &str, input: &str) -> String {
+        opaque::hash(&format!("{purpose}:{}:{input}", self.binding))
+    }
+
     /// Whether a submitted CSRF token is this browser's (never true on a first visit).
     pub fn csrf_ok(&self, submitted: Option<&str>) -> bool {
         let expected = self.csrf_token();

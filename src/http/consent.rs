@@ -134,6 +134,11 @@ pub fn consent_page(
         csrf: &csrf,
         request: handle,
         username: &session.user.username,
+        provider_name: session
+            .identity_provider
+            .as_deref()
+            .and_then(|id| state.providers.get(id))
+            .map(|provider| provider.config.name.as_str()),
         client_name: &client.settings.name,
         client_host: url_host(&client.id),
         redirect_host: url_host(request.redirect.as_str())

@@ -6,6 +6,7 @@ use super::answers::{
 use super::browser::with_cookies;
 use super::client_ip::ClientIp;
 use super::cookies::SESSION;
+use super::pages::{PageResponse, error_page};
 use crate::app::authorize::pending_request;
 use crate::app::sign_in::{SignIn, sign_in};
 use crate::app::state::AppState;
@@ -27,6 +28,13 @@ pub async fn login(
         "The sign-in form was not sent from this browser's session. Start again from the application.",
     )
     .await?;
+    if !state.config.login.password {
+        return Err(PageResponse::new(error_page(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is off",
+            "This server signs people in with their identity provider only.",
+        )));
+    }
     let username = params.get("username").unwrap_or_default();
     let request = params.get("request");
     if let Some(handle) = request {

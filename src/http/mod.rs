@@ -9,6 +9,7 @@ pub mod client_auth;
 pub mod client_ip;
 mod consent;
 mod cookies;
+mod federation;
 pub mod cors;
 pub mod error;
 pub mod form;
@@ -97,6 +98,8 @@ fn routes(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/authorize", get(authorize::get).post(authorize::post))
         .route("/login", post(login::login))
+        .route("/login/{id}", get(federation::start))
+        .route("/login/{id}/callback", get(federation::callback))
         .route(
             "/consent",
             get(consent::consent_form).post(consent::consent_decision),

@@ -24,6 +24,20 @@ pub struct LoginPage<'a> {
     pub username: &'a str,
     /// Why the last attempt failed.
     pub error: Option<&'a str>,
+    /// A link per identity provider, above the form.
+    pub providers: Vec<ProviderLink<'a>>,
+    /// Whether the password form is offered (`login.password`).
+    pub password: bool,
+}
+
+/// "Sign in with {name}" on the sign-in page.
+pub struct ProviderLink<'a> {
+    /// The provider's id (`data-provider`).
+    pub id: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// Where the link starts the round trip.
+    pub href: String,
 }
 
 /// One scope, in words.
@@ -46,6 +60,8 @@ pub struct ConsentPage<'a> {
     pub request: &'a str,
     /// Who is signed in.
     pub username: &'a str,
+    /// The identity provider they signed in with, if not the password.
+    pub provider_name: Option<&'a str>,
     /// The application's name.
     pub client_name: &'a str,
     /// Host of a URL client_id (CIMD).

@@ -31,13 +31,18 @@ pub fn validate_challenge(
     Ok(())
 }
 
+/// The S256 challenge of `verifier`: what a client sends for it (RFC 7636 4.2).
+pub fn challenge_s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Whether `verifier` (43–128 unreserved characters) hashes to `challenge` under S256.
 pub fn verify(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let computed = challenge_s256(verifier);
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 

@@ -152,4 +152,27 @@ impl Store {
         .fetch_optional(pool)
         .await)?)
     }
+
+    /// Gives a waiting request a new handle (after a round trip to an identity provider,
+    /// which never saw the old one); false if it is no longer waiting for this browser.
+    pub async fn rekey_pending_request(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        binding_hash: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let changed = write_pool!(self, |pool| sqlx::query(
+            "UPDATE authorization_requests SET id_hash = $1 \
+             WHERE id_hash = $2 AND binding_hash = $3 AND consumed_at IS NULL AND expires_at > $4"
+        )
+        .bind(new_hash)
+        .bind(old_hash)
+        .bind(binding_hash)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(changed == 1)
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod lenient;
+pub mod limited_body;
 pub mod metrics;
 pub mod net;
 pub mod password;

@@ -5,6 +5,7 @@
 //! document that failed is not fetched again for `cimd.negative_cache_ttl`.
 
 use super::single_flight::SingleFlight;
+use crate::support::limited_body::read_limited;
 use crate::config::CimdConfig;
 use crate::oauth::cimd::{cache_ttl, check_document_url, host_matches, parse_document};
 use crate::oauth::client::ClientKeys;
@@ -423,24 +424,10 @@ impl CimdFetcher {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let max = self.config.max_bytes;
-        let too_large = || format!("the {what} is larger than {max} bytes");
-        if response
-            .content_length()
-            .is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX))
-        {
-            return Err(too_large());
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_limited(&mut response, max)
             .await
             .map_err(|e| describe(what, &shown, &e))?
-        {
-            if body.len() + chunk.len() > max {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .ok_or_else(|| format!("the {what} is larger than {max} bytes"))?;
         Ok((body, cache_control))
     }
 }
