@@ -69,6 +69,17 @@ server.listen(0, '127.0.0.1', () => {
     // The scope claims go in the ID token too, not only at the userinfo endpoint.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
+    // Fixed lifetimes, so oidc-provider does not print a notice for each default one.
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      ClientCredentials: 600,
+      Grant: 86400,
+      IdToken: 3600,
+      Interaction: 3600,
+      RefreshToken: 86400,
+      Session: 86400,
+    },
     features: {
       devInteractions: { enabled: true },
       rpInitiatedLogout: { enabled: false },
