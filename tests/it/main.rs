@@ -25,3 +25,4 @@ mod private_key_jwt;
 mod register;
 mod store_suite;
 mod token;
+mod upstream;
