@@ -34,6 +34,8 @@ pub struct Expired {
     pub pending_requests: u64,
     /// Login sessions past their expiry.
     pub sessions: u64,
+    /// Round trips to identity providers that never came back.
+    pub federated_sign_ins: u64,
     /// Codes past their expiry (redeemed ones once their access token has expired too).
     pub codes: u64,
     /// Refresh tokens of families that are over.
@@ -51,6 +53,7 @@ pub async fn sweep_expired(state: &AppState) -> StoreResult<Expired> {
     let expired = Expired {
         pending_requests: store.sweep_expired_pending_requests(now).await?,
         sessions: store.sweep_expired_sessions(now).await?,
+        federated_sign_ins: store.sweep_expired_federated_sign_ins(now).await?,
         codes: store.sweep_expired_codes(now).await?,
         refresh_tokens: store
             .sweep_dead_refresh_families(now, now.saturating_sub(retention))

@@ -3,7 +3,7 @@
 use super::Context;
 use super::output::table;
 use super::password_input::read_new_password;
-use crate::store::{Profile, User};
+use crate::store::{Profile, StoreError, User};
 use crate::support::clock::format_utc as timestamp;
 use crate::support::password;
 use anyhow::{Context as _, bail};
@@ -30,8 +30,21 @@ pub enum UsersCommand {
         #[command(flatten)]
         profile: ProfileArgs,
     },
-    /// List everyone.
+    /// List everyone, with the identity providers each is linked at.
     List,
+    /// Link a person to their account at an identity provider, so signing in there signs
+    /// them in here (needed first when the provider has `auto_create = false`).
+    Link {
+        /// Login name.
+        username: String,
+        /// The provider's `id` in `[[identity_providers]]`.
+        #[arg(long)]
+        provider: String,
+        /// Their subject at the provider (the ID token's `sub`; the sign-in page names it
+        /// to a person who is not linked yet).
+        #[arg(long)]
+        subject: String,
+    },
     /// Show one person.
     Show {
         /// Login name.
@@ -167,11 +180,76 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
             ctx.out.data(&user, || format!("updated user {username}\n"))
         }
         UsersCommand::List => {
-            let users = ctx.store.list_users().await?;
+            let identities = ctx.store.list_federated_identities().await?;
+            let users: Vec<Listed> = ctx
+                .store
+                .list_users()
+                .await?
+                .into_iter()
+                .map(|user| Listed {
+                    identities: identities
+                        .iter()
+                        .filter(|i| i.user_id == user.id)
+                        .map(|i| Identity {
+                            provider: i.provider.clone(),
+                            subject: i.subject.clone(),
+                        })
+                        .collect(),
+                    user,
+                })
+                .collect();
             ctx.out.data(&users, || {
-                let rows = users.iter().map(row).collect::<Vec<_>>();
-                table(&["USERNAME", "ID", "STATUS", "CREATED"], &rows)
+                let rows = users
+                    .iter()
+                    .map(|listed| {
+                        let mut cells = row(&listed.user);
+                        let providers: Vec<&str> = listed
+                            .identities
+                            .iter()
+                            .map(|i| i.provider.as_str())
+                            .collect();
+                        cells.push(if providers.is_empty() {
+                            "-".to_owned()
+                        } else {
+                            providers.join(",")
+                        });
+                        cells
+                    })
+                    .collect::<Vec<_>>();
+                table(&["USERNAME", "ID", "STATUS", "CREATED", "PROVIDERS"], &rows)
             })
+        }
+        UsersCommand::Link {
+            username,
+            provider,
+            subject,
+        } => {
+            if !ctx
+                .config
+                .identity_providers
+                .iter()
+                .any(|p| p.id == provider)
+            {
+                bail!("no identity provider {provider:?} is configured ([[identity_providers]])");
+            }
+            if subject.is_empty() || subject.len() > 255 {
+                bail!("the subject is 1 to 255 characters, as the provider's sub claim");
+            }
+            find(ctx, &username).await?;
+            match ctx
+                .store
+                .link_federated_identity(&username, &provider, &subject, now)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => {
+                    bail!("subject {subject:?} at {provider} is already linked to a person")
+                }
+                other => other?,
+            }
+            ctx.out.note(&format!(
+                "linked {username} to subject {subject:?} at {provider}"
+            ));
+            Ok(())
         }
         UsersCommand::Show { username } => {
             let user = find(ctx, &username).await?;
@@ -200,6 +278,21 @@ pub async fn run(ctx: &Context, command: UsersCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A person as `users list` shows them.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    user: User,
+    identities: Vec<Identity>,
+}
+
+/// Where a person is linked.
+#[derive(serde::Serialize)]
+struct Identity {
+    provider: String,
+    subject: String,
 }
 
 async fn set_disabled(ctx: &Context, username: &str, disabled: bool) -> anyhow::Result<()> {

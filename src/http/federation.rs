@@ -67,7 +67,10 @@ pub async fn start(
         BeginError::Upstream(error) => provider_page(
             &upstream,
             StatusCode::SERVICE_UNAVAILABLE,
-            &format!("{} is unavailable right now ({error}). Try again in a moment.", upstream.config.name),
+            &format!(
+                "{} is unavailable right now ({error}). Try again in a moment.",
+                upstream.config.name
+            ),
         ),
     })?;
     Ok(with_cookies(see_other(&location), browser.set_cookies()))

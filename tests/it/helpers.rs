@@ -124,8 +124,24 @@ impl TestApp {
         Self::start(db, Clock::system(), adjust).await
     }
 
+    /// Starts the server on a fresh database, on a listener the test bound first (so it
+    /// knows the issuer before the configuration is written, as an upstream provider's
+    /// registered callback needs).
+    pub async fn spawn_on(listener: TcpListener, adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(listener, TestDb::new().await, Clock::system(), adjust).await
+    }
+
     async fn start(db: TestDb, clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(listener, db, clock, adjust).await
+    }
+
+    async fn start_on(
+        listener: TcpListener,
+        db: TestDb,
+        clock: Clock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let base_url = format!("http://{addr}");
         let mut config = test_config(&db);

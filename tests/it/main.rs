@@ -9,6 +9,7 @@ mod cli;
 mod doctor;
 mod error_bodies;
 mod faults;
+mod federation;
 mod flow;
 mod fuzz;
 mod health;

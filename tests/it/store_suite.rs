@@ -2153,3 +2153,138 @@ fn every_store_method_is_exercised_by_this_suite() {
         missing.join("\n")
     );
 }
+
+#[tokio::test]
+async fn a_round_trip_to_a_provider_is_taken_once_by_its_own_browser_until_swept() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store
+        .insert_federated_sign_in("state-1", "corp", "browser-a", Some("req"), NOW, NOW + 600)
+        .await
+        .unwrap();
+    let take = |provider: &'static str, browser: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .take_federated_sign_in("state-1", provider, browser, NOW + 1)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(take("corp", "browser-b").await.is_none(), "another browser");
+    assert!(
+        take("other", "browser-a").await.is_none(),
+        "another provider"
+    );
+    let barrier = Arc::new(Barrier::new(8));
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .take_federated_sign_in("state-1", "corp", "browser-a", NOW + 1)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for racer in racers {
+        won.extend(racer.await.unwrap());
+    }
+    assert_eq!(won.len(), 1, "one of eight racing callbacks wins");
+    assert_eq!(won[0].request_hash.as_deref(), Some("req"));
+
+    store
+        .insert_federated_sign_in("state-2", "corp", "browser-a", None, NOW, NOW + 600)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_federated_sign_in("state-2", "corp", "browser-a", NOW + 600)
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert_eq!(
+        store
+            .sweep_expired_federated_sign_ins(NOW + 600)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_provider_subject_is_linked_to_one_person_who_keeps_what_the_provider_says() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let profile = Profile {
+        display_name: Some("Alice".into()),
+        email: Some("alice@acme.example".into()),
+        email_verified: true,
+    };
+    let alice = store
+        .create_federated_user("corp:alice", ("corp", "sub-1"), &profile, NOW)
+        .await
+        .unwrap();
+    assert!(alice.password_hash.is_empty(), "no password");
+    let found = store.find_federated_user("corp", "sub-1").await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(alice.id.clone()));
+    assert!(
+        store
+            .find_federated_user("other", "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        store
+            .create_federated_user("corp:alice2", ("corp", "sub-1"), &profile, NOW)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .find_user_by_username("corp:alice2")
+            .await
+            .unwrap()
+            .is_none(),
+        "a failed creation leaves no person behind"
+    );
+
+    let changed = Profile {
+        email: Some("alice@new.example".into()),
+        ..profile
+    };
+    store
+        .touch_federated_identity(("corp", "sub-1"), &changed, NOW + 5)
+        .await
+        .unwrap();
+    let alice = store.find_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(alice.email.as_deref(), Some("alice@new.example"));
+
+    store.create_user("bob", "hash", NOW).await.unwrap();
+    store
+        .link_federated_identity("bob", "corp", "sub-2", NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .link_federated_identity("bob", "corp", "sub-1", NOW)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let links = store.list_federated_identities().await.unwrap();
+    assert_eq!(links.len(), 2);
+    store.delete_user("corp:alice", NOW).await.unwrap();
+    assert!(
+        store
+            .find_federated_user("corp", "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -5,11 +5,11 @@
 //! document that failed is not fetched again for `cimd.negative_cache_ttl`.
 
 use super::single_flight::SingleFlight;
-use crate::support::limited_body::read_limited;
 use crate::config::CimdConfig;
 use crate::oauth::cimd::{cache_ttl, check_document_url, host_matches, parse_document};
 use crate::oauth::client::ClientKeys;
 use crate::oauth::registration::Registration;
+use crate::support::limited_body::read_limited;
 use crate::support::net::is_public_unicast;
 use anyhow::Context as _;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};

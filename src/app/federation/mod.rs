@@ -169,7 +169,12 @@ pub async fn finish(
     };
     let Some(pending) = state
         .store
-        .take_federated_sign_in(&opaque::hash(&round_trip.state), &config.id, binding_hash, now)
+        .take_federated_sign_in(
+            &opaque::hash(&round_trip.state),
+            &config.id,
+            binding_hash,
+            now,
+        )
         .await?
     else {
         return Ok(refused(
@@ -219,7 +224,10 @@ pub async fn finish(
         ..
     } = start_session(state, &user, Some(&config.id), previous, ip).await?
     else {
-        return Ok(refused("no session", "The sign-in did not complete.".into()));
+        return Ok(refused(
+            "no session",
+            "The sign-in did not complete.".into(),
+        ));
     };
     let request = match pending.request_hash {
         Some(old) => {

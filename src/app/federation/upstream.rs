@@ -158,7 +158,10 @@ impl Upstream {
         let sent = self
             .http
             .post(&discovered.token_endpoint)
-            .basic_auth(form_encode(&self.config.client_id), Some(form_encode(&secret)))
+            .basic_auth(
+                form_encode(&self.config.client_id),
+                Some(form_encode(&secret)),
+            )
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&[
                 ("grant_type", "authorization_code"),
