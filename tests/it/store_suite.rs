@@ -1282,6 +1282,34 @@ async fn a_pending_request_is_bound_to_its_browser_and_consumed_once() {
             .is_none()
     );
 
+    // A new handle (after a round trip to an identity provider) only from its own browser;
+    // the old one then names nothing.
+    assert!(
+        !store
+            .rekey_pending_request("r1", "r2", "browser-b", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rekey_pending_request("r1", "r2", "browser-a", NOW)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .find_pending_request("r1", "browser-a", NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .rekey_pending_request("r2", "r1", "browser-a", NOW)
+            .await
+            .unwrap()
+    );
+
     let first = store
         .consume_pending_request("r1", "browser-a", NOW)
         .await
