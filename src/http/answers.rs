@@ -2,6 +2,7 @@
 //! pages.
 
 use super::browser::{Browser, with_cookies};
+use super::cookies::SESSION;
 use super::pages::{LoginPage, PageResponse, ProviderLink, error_page, page, with_page_headers};
 use crate::app::state::AppState;
 use crate::oauth::params::Params;
@@ -72,6 +73,24 @@ pub fn only_provider(state: &AppState) -> Option<&str> {
         (Some(only), None, false) => Some(&only.id),
         _ => None,
     }
+}
+
+/// The answer to a successful sign-in: the session cookie, and on to the consent page of
+/// the pending request (or the account page without one).
+pub fn signed_in(
+    state: &AppState,
+    browser: &Browser,
+    request: Option<&str>,
+    session_secret: &str,
+    ttl: i64,
+) -> Response {
+    let next = match request {
+        Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
+        None => format!("{}/account", state.config.issuer),
+    };
+    let mut cookies = browser.set_cookies();
+    cookies.push(browser.jar().set(SESSION, session_secret, Some(ttl)));
+    with_cookies(see_other(&next), cookies)
 }
 
 /// The host of a URL, for showing people where something lives.

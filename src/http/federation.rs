@@ -1,10 +1,9 @@
 //! `GET /login/{id}` and `GET /login/{id}/callback`: the round trip to an upstream identity
 //! provider, as the browser makes it.
 
-use super::answers::{PageResult, parse_page_params, request_gone, see_other};
+use super::answers::{PageResult, parse_page_params, request_gone, see_other, signed_in};
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
-use super::cookies::SESSION;
 use super::pages::{PageResponse, error_page};
 use crate::app::federation::upstream::Upstream;
 use crate::app::federation::{self, BeginError, Callback, Finished, RoundTrip};
@@ -122,11 +121,11 @@ pub async fn callback(
             return Err(provider_page(&upstream, StatusCode::FORBIDDEN, &message));
         }
     };
-    let next = match request {
-        Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
-        None => format!("{}/account", state.config.issuer),
-    };
-    let mut cookies = browser.set_cookies();
-    cookies.push(browser.jar().set(SESSION, &session_secret, Some(ttl)));
-    Ok(with_cookies(see_other(&next), cookies))
+    Ok(signed_in(
+        &state,
+        &browser,
+        request.as_deref(),
+        &session_secret,
+        ttl,
+    ))
 }

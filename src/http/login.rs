@@ -1,11 +1,9 @@
 //! `POST /login`: the sign-in form, continuing the pending request it came from.
 
 use super::answers::{
-    PageResult, genuine_form, login_page, rate_limited_page, request_gone, see_other,
+    PageResult, genuine_form, login_page, rate_limited_page, request_gone, signed_in,
 };
-use super::browser::with_cookies;
 use super::client_ip::ClientIp;
-use super::cookies::SESSION;
 use super::pages::{PageResponse, error_page};
 use crate::app::authorize::pending_request;
 use crate::app::sign_in::{SignIn, sign_in};
@@ -67,11 +65,5 @@ pub async fn login(
             ));
         }
     };
-    let next = match request {
-        Some(handle) => format!("{}/consent?request={handle}", state.config.issuer),
-        None => format!("{}/account", state.config.issuer),
-    };
-    let mut cookies = browser.set_cookies();
-    cookies.push(browser.jar().set(SESSION, &session_secret, Some(ttl)));
-    Ok(with_cookies(see_other(&next), cookies))
+    Ok(signed_in(&state, &browser, request, &session_secret, ttl))
 }

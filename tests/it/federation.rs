@@ -8,7 +8,7 @@ use crate::flow::{
     submit_consent,
 };
 use crate::helpers::{TestApp, binary, run_cli};
-use crate::upstream::{Upstream, UpstreamClient, refuse_upstream, sign_in_upstream};
+use crate::upstream::{Upstream, UpstreamClient, browser, refuse_upstream, sign_in_upstream};
 use base64::Engine;
 use mcp_authd::config::{Config, IdentityProviderConfig, ProviderKind};
 use mcp_authd::support::secret::Secret;
@@ -59,15 +59,6 @@ fn provider_config(issuer: &str) -> IdentityProviderConfig {
         allowed_email_domains: Vec::new(),
         auto_create: true,
     }
-}
-
-/// A browser of its own (cookies, no redirects followed), for one more person.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// The provider link on the sign-in page `/authorize` shows `http` for `client_id`.

@@ -275,7 +275,8 @@ fn client() -> UpstreamClient {
     }
 }
 
-fn browser() -> reqwest::Client {
+/// A browser of its own: cookies kept, redirects never followed by themselves.
+pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -304,6 +305,37 @@ fn authorization_url(
     url.to_string()
 }
 
+/// Redeems `code` at the provider as `client` and returns its ID token's claims.
+async fn id_token_claims(
+    http: &reqwest::Client,
+    endpoints: &Endpoints,
+    client: &UpstreamClient,
+    code: &str,
+    pkce: &Pkce,
+) -> serde_json::Value {
+    let response = http
+        .post(&endpoints.token)
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", &pkce.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let payload = id_token.split('.').nth(1).expect("a JWS");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 #[tokio::test]
 async fn the_upstream_provider_signs_a_person_in_with_its_own_pages() {
     let client = client();
@@ -330,28 +362,7 @@ async fn the_upstream_provider_signs_a_person_in_with_its_own_pages() {
     assert_eq!(query_param(&callback, "error"), None, "{callback}");
     let code = query_param(&callback, "code").expect("a code");
 
-    let response = http
-        .post(&endpoints.token)
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &pkce.verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
-    let tokens: serde_json::Value = response.json().await.unwrap();
-    let id_token = tokens["id_token"].as_str().expect("an ID token");
-    let payload = id_token.split('.').nth(1).expect("a JWS");
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = id_token_claims(&http, &endpoints, &client, &code, &pkce).await;
     assert_eq!(claims["iss"], upstream.issuer.as_str());
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["aud"], client.client_id.as_str());
@@ -367,29 +378,7 @@ async fn the_upstream_provider_signs_a_person_in_with_its_own_pages() {
     let url = authorization_url(&endpoints, &client, &pkce, &state, &nonce);
     let callback = sign_in_upstream(&http, &upstream, &url, "unverified@elsewhere.example").await;
     let code = query_param(&Url::parse(&callback).unwrap(), "code").expect("a code");
-    let tokens: serde_json::Value = http
-        .post(&endpoints.token)
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", CALLBACK),
-            ("code_verifier", &pkce.verifier),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let payload = tokens["id_token"]
-        .as_str()
-        .unwrap()
-        .split('.')
-        .nth(1)
-        .unwrap();
-    let claims: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims = id_token_claims(&http, &endpoints, &client, &code, &pkce).await;
     assert_eq!(claims["sub"], "unverified@elsewhere.example");
     assert_eq!(claims["email"], "unverified@elsewhere.example");
     assert_eq!(claims["email_verified"], false);
