@@ -81,6 +81,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let issuer = config.issuer.clone();
     let state = build_state(config, Clock::system()).await?;
+    if crate::app::sign_in::nobody_can_sign_in(&state).await? {
+        tracing::warn!(
+            "nobody can sign in yet: create a person with `mcp-authd users create NAME`, or \
+             add an [[identity_providers]] entry to the configuration (README: \"Sign in with \
+             GitHub / Google / Entra ID / Okta\")"
+        );
+    }
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

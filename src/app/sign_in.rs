@@ -7,6 +7,7 @@ use crate::store::{Session, StoreError, User};
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 
 /// How a sign-in attempt ended.
 pub enum SignIn {
@@ -107,6 +108,19 @@ pub async fn start_session(
         session_secret,
         ttl,
     })
+}
+
+/// True on a first run: no identity provider is configured and no person exists, so the
+/// sign-in page can only say how to create one. Asks the database until someone exists.
+pub async fn nobody_can_sign_in(state: &AppState) -> Result<bool, StoreError> {
+    if !state.providers.is_empty() || state.someone_can_sign_in.load(Ordering::Relaxed) {
+        return Ok(false);
+    }
+    let anyone = state.store.any_user().await?;
+    if anyone {
+        state.someone_can_sign_in.store(true, Ordering::Relaxed);
+    }
+    Ok(!anyone)
 }
 
 /// The audit event of a failed sign-in: who was tried, and why it failed (operators only).

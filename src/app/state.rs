@@ -17,6 +17,7 @@ use crate::support::net::IpNet;
 use crate::support::password::Passwords;
 use crate::support::rate_limit::RateLimiter;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// Keys the login limiter tracks at most (usernames and client IPs).
 const LOGIN_LIMITER_KEYS: usize = 100_000;
@@ -77,6 +78,9 @@ pub struct App {
     pub passwords: Passwords,
     /// The upstream identity providers people may sign in with.
     pub providers: Providers,
+    /// Set once someone is known to be able to sign in, so the first-run check stops
+    /// asking the database.
+    pub someone_can_sign_in: AtomicBool,
 }
 
 impl AppState {
@@ -136,6 +140,7 @@ impl AppState {
             pending_limiter,
             metrics: Metrics::new(),
             passwords: Passwords::for_this_machine(),
+            someone_can_sign_in: AtomicBool::new(false),
             providers,
         })))
     }

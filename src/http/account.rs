@@ -22,15 +22,7 @@ pub async fn show(
 ) -> PageResult {
     let browser = Browser::load(&state, &headers).await?;
     let Some(session) = browser.session.as_ref() else {
-        return Ok(login_page(
-            &state,
-            &browser,
-            None,
-            None,
-            "",
-            None,
-            StatusCode::OK,
-        ));
+        return login_page(&state, &browser, None, None, "", None, StatusCode::OK).await;
     };
     let notice = Params::parse(query.unwrap_or_default().as_bytes())
         .ok()

@@ -4,8 +4,10 @@
 use super::browser::{Browser, with_cookies};
 use super::cookies::SESSION;
 use super::pages::{LoginPage, PageResponse, ProviderLink, error_page, page, with_page_headers};
+use crate::app::sign_in::nobody_can_sign_in;
 use crate::app::state::AppState;
 use crate::oauth::params::Params;
+use crate::oauth::redirect_uri::is_loopback_host;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -22,8 +24,9 @@ pub fn parse_page_params(raw: &[u8]) -> Result<Params, PageResponse> {
     Params::parse(raw).map_err(|e| bad_request("Invalid request", &e.description))
 }
 
-/// The sign-in page, posting to `/login`.
-pub fn login_page(
+/// The sign-in page, posting to `/login`; on a first run with a loopback issuer (someone
+/// trying mcp-authd on their own machine), it says how to let someone in.
+pub async fn login_page(
     state: &AppState,
     browser: &Browser,
     request: Option<&str>,
@@ -31,8 +34,9 @@ pub fn login_page(
     username: &str,
     error: Option<&str>,
     status: StatusCode,
-) -> Response {
+) -> Result<Response, PageResponse> {
     let action = format!("{}/login", state.config.issuer);
+    let first_run = is_loopback_url(&state.config.issuer) && nobody_can_sign_in(state).await?;
     let csrf = browser.csrf_token();
     let template = LoginPage {
         action: &action,
@@ -51,8 +55,9 @@ pub fn login_page(
             })
             .collect(),
         password: state.config.login.password,
+        first_run,
     };
-    with_cookies(page(status, &template), browser.set_cookies())
+    Ok(with_cookies(page(status, &template), browser.set_cookies()))
 }
 
 /// Where "Sign in with" a provider goes: the round trip's start, carrying the pending
@@ -91,6 +96,10 @@ pub fn signed_in(
     let mut cookies = browser.set_cookies();
     cookies.push(browser.jar().set(SESSION, session_secret, Some(ttl)));
     with_cookies(see_other(&next), cookies)
+}
+
+fn is_loopback_url(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|url| url.host().is_some_and(|h| is_loopback_host(&h)))
 }
 
 /// The host of a URL, for showing people where something lives.

@@ -121,15 +121,18 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
             let link = provider_link(state, provider, Some(&handle));
             with_cookies(see_other(&link), browser.set_cookies())
         }
-        _ => login_page(
-            state,
-            &browser,
-            Some(&handle),
-            Some(&client.settings.name),
-            request.login_hint.as_deref().unwrap_or_default(),
-            None,
-            StatusCode::OK,
-        ),
+        _ => {
+            login_page(
+                state,
+                &browser,
+                Some(&handle),
+                Some(&client.settings.name),
+                request.login_hint.as_deref().unwrap_or_default(),
+                None,
+                StatusCode::OK,
+            )
+            .await?
+        }
     })
 }
 

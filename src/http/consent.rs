@@ -38,7 +38,7 @@ pub async fn consent_form(
         .as_ref()
         .filter(|s| request.accepts_sign_in_at(s.auth_time));
     let Some(session) = session else {
-        return Ok(login_page(
+        return login_page(
             &state,
             &browser,
             Some(handle),
@@ -46,7 +46,8 @@ pub async fn consent_form(
             request.login_hint.as_deref().unwrap_or_default(),
             None,
             StatusCode::OK,
-        ));
+        )
+        .await;
     };
     if !request.prompt.forces_consent()
         && consent_covers(&state, session, &client, &request).await?

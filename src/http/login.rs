@@ -54,7 +54,7 @@ pub async fn login(
             return Ok(rate_limited_page("Too many failed sign-ins.", retry.0));
         }
         SignIn::Refused => {
-            return Ok(login_page(
+            return login_page(
                 &state,
                 &browser,
                 request,
@@ -62,7 +62,8 @@ pub async fn login(
                 username,
                 Some("Incorrect username or password."),
                 StatusCode::UNAUTHORIZED,
-            ));
+            )
+            .await;
         }
     };
     Ok(signed_in(&state, &browser, request, &session_secret, ttl))

@@ -28,6 +28,8 @@ pub struct LoginPage<'a> {
     pub providers: Vec<ProviderLink<'a>>,
     /// Whether the password form is offered (`login.password`).
     pub password: bool,
+    /// No person and no provider yet: the page says how to create one.
+    pub first_run: bool,
 }
 
 /// "Sign in with {name}" on the sign-in page.

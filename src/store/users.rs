@@ -97,6 +97,16 @@ impl Store {
             .await)?)
     }
 
+    /// Whether anyone has been created yet (first-run hints).
+    pub async fn any_user(&self) -> StoreResult<bool> {
+        let found: Option<i64> = read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT 1 FROM users LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await)?;
+        Ok(found.is_some())
+    }
+
     /// The person with this username, if any.
     pub async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");

@@ -687,6 +687,11 @@ async fn an_http_issuer_that_is_not_loopback_is_refused_unless_the_development_s
         stderr.contains("allow_insecure_issuer is set"),
         "a warning on start: {stderr}"
     );
+    assert!(
+        stderr
+            .contains("nobody can sign in yet: create a person with `mcp-authd users create NAME`"),
+        "a first run says how to let someone in: {stderr}"
+    );
 }
 
 #[tokio::test]

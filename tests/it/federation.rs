@@ -404,3 +404,20 @@ async fn an_unreachable_provider_is_a_page_and_the_server_keeps_serving() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn on_a_first_run_the_sign_in_page_says_how_to_let_someone_in() {
+    let app = TestApp::spawn().await;
+    let client_id = public_client(&app).await;
+    let page = |app: &TestApp| {
+        let url = authorize_url(app, &client_id, &Pkce::new(), &[]);
+        let http = browser();
+        async move { http.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let first = page(&app).await;
+    assert!(first.contains("Nobody can sign in yet"), "{first}");
+    assert!(first.contains("mcp-authd users create NAME"));
+    create_user(&app, "alice").await;
+    let later = page(&app).await;
+    assert!(!later.contains("Nobody can sign in yet"), "{later}");
+}

@@ -100,8 +100,10 @@ fn refresh(client_id: &str, user_id: &str, secret: &str, family: &str) -> NewRef
 async fn users_are_created_found_changed_and_deleted() {
     let db = TestDb::new().await;
     let store = db.store().await;
+    assert!(!store.any_user().await.unwrap(), "nobody yet");
     let alice = store.create_user("alice", "hash-1", NOW).await.unwrap();
     store.create_user("bob", "hash-2", NOW).await.unwrap();
+    assert!(store.any_user().await.unwrap());
 
     let found = store.find_user_by_username("alice").await.unwrap().unwrap();
     assert_eq!(found.id, alice.id);

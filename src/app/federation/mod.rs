@@ -37,6 +37,11 @@ impl Providers {
         self.0.iter().find(|p| p.config.id == id)
     }
 
+    /// Whether none is configured.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Every provider, for the sign-in page.
     pub fn all(&self) -> impl Iterator<Item = &IdentityProviderConfig> {
         self.0.iter().map(|p| &p.config)
