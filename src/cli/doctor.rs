@@ -2,6 +2,7 @@
 //! way an MCP client meets it, and says in one line per check what a client would trip on.
 
 use super::Output;
+use crate::config::IdentityProviderConfig;
 use crate::oauth::protected_resource;
 use anyhow::bail;
 use reqwest::{Method, StatusCode, header};
@@ -109,10 +110,15 @@ struct Summary<'a> {
 }
 
 /// Runs the checks, prints them, and fails when any check failed.
-pub async fn run(args: &DoctorArgs, out: Output) -> anyhow::Result<()> {
+pub async fn run(
+    args: &DoctorArgs,
+    providers: &[IdentityProviderConfig],
+    out: Output,
+) -> anyhow::Result<()> {
     let report = diagnose(
         &args.issuer,
         args.mcp_server.as_deref(),
+        providers,
         Duration::from_secs(args.timeout.max(1)),
     )
     .await?;
@@ -151,10 +157,12 @@ pub async fn run(args: &DoctorArgs, out: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks the issuer (and an MCP server that should point to it) over the network.
+/// Checks the issuer (and an MCP server that should point to it, and the configured
+/// identity providers) over the network.
 pub async fn diagnose(
     issuer: &str,
     mcp_server: Option<&str>,
+    providers: &[IdentityProviderConfig],
     timeout: Duration,
 ) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder()
@@ -167,7 +175,89 @@ pub async fn diagnose(
     if let Some(mcp_server) = mcp_server {
         check_mcp_server(&http, issuer, mcp_server, &mut report).await;
     }
+    for provider in providers {
+        check_identity_provider(&http, issuer, provider, &mut report).await;
+    }
     Ok(report)
+}
+
+/// An upstream provider's discovery document, and what to register there.
+async fn check_identity_provider(
+    http: &reqwest::Client,
+    issuer: &str,
+    provider: &IdentityProviderConfig,
+    report: &mut Report,
+) {
+    let id = &provider.id;
+    let discovery = format!(
+        "{}/.well-known/openid-configuration",
+        provider.issuer.trim_end_matches('/')
+    );
+    let Ok(url) = Url::parse(&discovery) else {
+        report.fail(
+            "identity provider",
+            format!("{id}: {discovery:?} is not a URL"),
+        );
+        return;
+    };
+    let metadata = match get_json(http, &url).await {
+        Ok(metadata) => metadata,
+        Err(why) => {
+            report.fail(
+                "identity provider",
+                format!("{id}: {discovery}: {why}; its sign-in link will say it is unavailable"),
+            );
+            return;
+        }
+    };
+    let named = metadata.get("issuer").and_then(Value::as_str);
+    if named != Some(provider.issuer.as_str()) {
+        report.fail(
+            "identity provider",
+            format!(
+                "{id}: the discovery document names the issuer {named:?}, not {:?}: set `issuer` \
+                 to exactly what the provider says",
+                provider.issuer
+            ),
+        );
+        return;
+    }
+    let lists = |member: &str, value: &str| {
+        metadata
+            .get(member)
+            .and_then(Value::as_array)
+            .is_some_and(|items| items.iter().any(|item| item == value))
+    };
+    if !lists("code_challenge_methods_supported", "S256") {
+        report.warn(
+            "identity provider",
+            format!("{id}: the provider does not say it supports PKCE S256; sign-ins may fail"),
+        );
+    }
+    let basic = metadata
+        .get("token_endpoint_auth_methods_supported")
+        .is_none()
+        || lists(
+            "token_endpoint_auth_methods_supported",
+            "client_secret_basic",
+        );
+    if !basic {
+        report.warn(
+            "identity provider",
+            format!("{id}: the provider does not list client_secret_basic, which mcp-authd uses"),
+        );
+    }
+    report.ok(
+        "identity provider",
+        format!(
+            "{id} ({}): discovery is fine; register a confidential web client {:?} there with \
+             the redirect URI {issuer}/login/{id}/callback, the authorization code grant and \
+             the scopes {}",
+            provider.name,
+            provider.client_id,
+            provider.scopes.join(" ")
+        ),
+    );
 }
 
 /// A URL a client may use: https, or http on a loopback host.

@@ -98,12 +98,20 @@ pub struct Context {
 
 /// Loads configuration from the process environment and runs the parsed command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    // The doctor looks from outside: it needs no configuration, database or keys.
-    if let Command::Doctor(args) = &cli.command {
-        return doctor::run(args, Output::new(cli.json)).await;
-    }
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    // The doctor looks from outside: it needs no database or keys, and reads the
+    // configuration only for the identity providers it names, when it loads.
+    if let Command::Doctor(args) = &cli.command {
+        let overrides = Overrides {
+            config_path: cli.config.clone(),
+            ..Overrides::default()
+        };
+        let providers = config::load(&overrides, env)
+            .map(|config| config.identity_providers)
+            .unwrap_or_default();
+        return doctor::run(args, &providers, Output::new(cli.json)).await;
+    }
     let (listen, issuer) = match &cli.command {
         Command::Serve(args) => (args.listen, args.issuer.clone()),
         _ => (None, None),
@@ -141,7 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             with_store(config, out, async |ctx| tokens::run(ctx, command).await).await
         }
         Command::Resources(command) => resources::run(&config, out, command),
-        Command::Doctor(args) => doctor::run(&args, out).await,
+        Command::Doctor(args) => doctor::run(&args, &config.identity_providers, out).await,
         Command::Audit(args) => {
             with_store(config, out, async |ctx| audit::run(ctx, args).await).await
         }

@@ -421,3 +421,51 @@ async fn on_a_first_run_the_sign_in_page_says_how_to_let_someone_in() {
     let later = page(&app).await;
     assert!(!later.contains("Nobody can sign in yet"), "{later}");
 }
+
+#[tokio::test]
+async fn doctor_checks_each_provider_and_says_what_to_register_there() {
+    let Some(fed) = federated(|_, _| {}).await else {
+        return;
+    };
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut command = binary();
+    command
+        .args(["doctor", "--issuer", &fed.app.base_url])
+        .current_dir(fed.app.db.dir.path())
+        .env("MCP_AUTHD_IDENTITY_PROVIDERS__CORP__NAME", "Acme SSO")
+        .env(
+            "MCP_AUTHD_IDENTITY_PROVIDERS__CORP__ISSUER",
+            &fed.upstream.issuer,
+        )
+        .env("MCP_AUTHD_IDENTITY_PROVIDERS__CORP__CLIENT_ID", CLIENT_ID)
+        .env(
+            "MCP_AUTHD_IDENTITY_PROVIDERS__CORP__CLIENT_SECRET",
+            CLIENT_SECRET,
+        )
+        .env("MCP_AUTHD_IDENTITY_PROVIDERS__GONE__NAME", "Gone")
+        .env("MCP_AUTHD_IDENTITY_PROVIDERS__GONE__ISSUER", &nowhere)
+        .env("MCP_AUTHD_IDENTITY_PROVIDERS__GONE__CLIENT_ID", CLIENT_ID)
+        .env(
+            "MCP_AUTHD_IDENTITY_PROVIDERS__GONE__CLIENT_SECRET",
+            CLIENT_SECRET,
+        );
+    let out = command.output().await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let register = format!(
+        "ok    identity provider: corp (Acme SSO): discovery is fine; register a confidential \
+         web client \"mcp-authd\" there with the redirect URI {}/login/corp/callback",
+        fed.app.base_url
+    );
+    assert!(stdout.contains(&register), "{stdout}");
+    assert!(
+        stdout.contains("FAIL  identity provider: gone: "),
+        "{stdout}"
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "an unreachable provider fails the doctor"
+    );
+}

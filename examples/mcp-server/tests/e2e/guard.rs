@@ -195,10 +195,14 @@ async fn a_new_signing_key_is_fetched_when_a_token_names_it() {
 #[tokio::test]
 async fn doctor_passes_against_the_pair() {
     let pair = Pair::start(|_| {}).await;
-    let report =
-        mcp_authd::cli::doctor::diagnose(&pair.issuer, Some(&pair.mcp_url), Duration::from_secs(5))
-            .await
-            .unwrap();
+    let report = mcp_authd::cli::doctor::diagnose(
+        &pair.issuer,
+        Some(&pair.mcp_url),
+        &[],
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
     let failures: Vec<_> = report.failures().collect();
     assert!(failures.is_empty(), "{failures:#?}");
     let names: Vec<&str> = report.checks.iter().map(|c| c.check).collect();
