@@ -142,6 +142,18 @@ impl Keys {
         *self.0.kek.refresh_secret()
     }
 
+    /// Seals a secret that is not a signing key (an upstream provider's token) under the
+    /// key-encryption key, bound to `context` so it opens only where it was stored.
+    pub fn seal_secret(&self, context: &str, plaintext: &str) -> Result<String, KeyError> {
+        self.0.kek.seal(context, plaintext.as_bytes())
+    }
+
+    /// Opens what [`seal_secret`](Self::seal_secret) sealed for `context`.
+    pub fn open_secret(&self, context: &str, sealed: &str) -> Result<String, KeyError> {
+        let bytes = self.0.kek.open(context, sealed)?;
+        String::from_utf8(bytes).map_err(|_| KeyError::Corrupt(format!("{context} is not text")))
+    }
+
     /// For metrics: how long the signing key has signed, and seconds until the next key signs.
     pub fn schedule(&self, now: i64) -> Option<(i64, i64)> {
         let (_, current) = self.0.ring.signing(now)?;

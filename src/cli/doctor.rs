@@ -2,7 +2,7 @@
 //! way an MCP client meets it, and says in one line per check what a client would trip on.
 
 use super::Output;
-use crate::config::IdentityProviderConfig;
+use crate::config::{IdentityProviderConfig, ProviderKind};
 use crate::oauth::protected_resource;
 use anyhow::bail;
 use reqwest::{Method, StatusCode, header};
@@ -189,6 +189,10 @@ async fn check_identity_provider(
     report: &mut Report,
 ) {
     let id = &provider.id;
+    if provider.kind == ProviderKind::Github {
+        check_github(http, issuer, provider, report).await;
+        return;
+    }
     let discovery = format!(
         "{}/.well-known/openid-configuration",
         provider.issuer.trim_end_matches('/')
@@ -255,9 +259,47 @@ async fn check_identity_provider(
              the scopes {}",
             provider.name,
             provider.client_id,
-            provider.scopes.join(" ")
+            provider.scopes().join(" ")
         ),
     );
+}
+
+/// GitHub has no discovery document: its API must answer, and the OAuth app needs the
+/// callback URL.
+async fn check_github(
+    http: &reqwest::Client,
+    issuer: &str,
+    provider: &IdentityProviderConfig,
+    report: &mut Report,
+) {
+    let id = &provider.id;
+    let api = provider.github_endpoints().api_url;
+    let reachable = match Url::parse(&api) {
+        Ok(url) => http
+            .get(url)
+            .header(header::ACCEPT, "application/vnd.github+json")
+            .send()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match reachable {
+        Ok(response) if !response.status().is_server_error() => report.ok(
+            "identity provider",
+            format!(
+                "{id} ({}): the GitHub API at {api} answers; register an OAuth app (Settings,                  Developer settings, OAuth Apps) with the client id {:?} and the authorization                  callback URL {issuer}/login/{id}/callback",
+                provider.name, provider.client_id
+            ),
+        ),
+        Ok(response) => report.fail(
+            "identity provider",
+            format!("{id}: the GitHub API at {api} answered {}", response.status()),
+        ),
+        Err(why) => report.fail(
+            "identity provider",
+            format!("{id}: the GitHub API at {api}: {why}; its sign-in link will say it is unavailable"),
+        ),
+    }
 }
 
 /// A URL a client may use: https, or http on a loopback host.

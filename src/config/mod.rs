@@ -119,6 +119,10 @@ impl Config {
             registration: self.registration.mode,
             client_id_metadata_documents: self.cimd.enabled,
             signing_algorithm: self.keys.algorithm,
+            token_exchange: self
+                .identity_providers
+                .iter()
+                .any(|p| p.store_upstream_tokens),
         }
     }
 

@@ -21,7 +21,8 @@ pub struct IdentityProviderConfig {
     #[serde(default)]
     pub kind: ProviderKind,
     /// The provider's issuer; its discovery document is at
-    /// `{issuer}/.well-known/openid-configuration`.
+    /// `{issuer}/.well-known/openid-configuration`. Not used by `kind = "github"`.
+    #[serde(default)]
     pub issuer: String,
     /// mcp-authd's client id at the provider.
     pub client_id: String,
@@ -31,11 +32,9 @@ pub struct IdentityProviderConfig {
     /// A file holding the client secret (a mounted container secret), read at start.
     #[serde(default)]
     pub client_secret_file: Option<PathBuf>,
-    /// The scopes asked of the provider.
-    #[serde(
-        default = "default_scopes",
-        deserialize_with = "crate::support::lenient::list"
-    )]
+    /// The scopes asked of the provider; empty means the kind's defaults (see
+    /// [`IdentityProviderConfig::scopes`]).
+    #[serde(default, deserialize_with = "crate::support::lenient::list")]
     pub scopes: Vec<String>,
     /// When set, only people whose verified email is in one of these domains get in.
     #[serde(default, deserialize_with = "crate::support::lenient::list")]
@@ -47,6 +46,66 @@ pub struct IdentityProviderConfig {
         deserialize_with = "crate::support::lenient::from_str"
     )]
     pub auto_create: bool,
+    /// Whether the provider's access and refresh tokens are kept (sealed) for MCP servers
+    /// to obtain with token exchange (RFC 8693) when they act for the person.
+    #[serde(default, deserialize_with = "crate::support::lenient::from_str")]
+    pub store_upstream_tokens: bool,
+    /// GitHub: where people sign in (GitHub Enterprise: `https://HOST/login/oauth/authorize`).
+    #[serde(default)]
+    pub authorize_url: Option<String>,
+    /// GitHub: where codes are redeemed (`https://HOST/login/oauth/access_token`).
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// GitHub: the REST API (GitHub Enterprise: `https://HOST/api/v3`).
+    #[serde(default)]
+    pub api_url: Option<String>,
+}
+
+impl IdentityProviderConfig {
+    /// The scopes asked of the provider: the configured ones, else the kind's defaults
+    /// (OpenID Connect: `openid email profile`; GitHub: `read:user user:email`).
+    pub fn scopes(&self) -> Vec<String> {
+        if !self.scopes.is_empty() {
+            return self.scopes.clone();
+        }
+        let defaults: &[&str] = match self.kind {
+            ProviderKind::Oidc => &["openid", "email", "profile"],
+            ProviderKind::Github => &["read:user", "user:email"],
+        };
+        defaults.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// GitHub's three endpoints: the configured ones, else github.com's.
+    pub fn github_endpoints(&self) -> GithubEndpoints {
+        let or = |url: &Option<String>, default: &str| {
+            url.as_deref()
+                .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        GithubEndpoints {
+            authorize_url: or(
+                &self.authorize_url,
+                "https://github.com/login/oauth/authorize",
+            ),
+            token_url: or(
+                &self.token_url,
+                "https://github.com/login/oauth/access_token",
+            ),
+            api_url: or(&self.api_url, "https://api.github.com"),
+        }
+    }
+}
+
+/// Where mcp-authd talks to GitHub (or a GitHub Enterprise server).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GithubEndpoints {
+    /// The authorization endpoint.
+    pub authorize_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The REST API's base URL, without a trailing slash.
+    pub api_url: String,
 }
 
 /// How mcp-authd talks to a provider.
@@ -56,10 +115,8 @@ pub enum ProviderKind {
     /// OpenID Connect: discovery, the code flow with PKCE, and a verified ID token.
     #[default]
     Oidc,
-}
-
-fn default_scopes() -> Vec<String> {
-    ["openid", "email", "profile"].map(str::to_owned).to_vec()
+    /// GitHub's OAuth 2 (no OpenID Connect): the person is read from its REST API.
+    Github,
 }
 
 fn default_true() -> bool {
@@ -108,7 +165,47 @@ pub fn validate(providers: &[IdentityProviderConfig]) -> Result<(), ConfigError>
         if provider.name.trim().is_empty() {
             return Err(ConfigError::new(key("name"), "must not be empty"));
         }
-        validate_issuer(&provider.issuer).map_err(|m| ConfigError::new(key("issuer"), m))?;
+        match provider.kind {
+            ProviderKind::Oidc => {
+                validate_endpoint(&provider.issuer)
+                    .map_err(|m| ConfigError::new(key("issuer"), m))?;
+                if !provider.scopes().iter().any(|s| s == "openid") {
+                    return Err(ConfigError::new(
+                        key("scopes"),
+                        "an OpenID Connect provider must be asked for openid (it brings the ID token)",
+                    ));
+                }
+                let github_only = [
+                    ("authorize_url", &provider.authorize_url),
+                    ("token_url", &provider.token_url),
+                    ("api_url", &provider.api_url),
+                ];
+                if let Some((field, _)) = github_only.iter().find(|(_, v)| v.is_some()) {
+                    return Err(ConfigError::new(
+                        key(field),
+                        "only kind = \"github\" takes it: an OpenID Connect provider's endpoints \
+                         come from its discovery document",
+                    ));
+                }
+            }
+            ProviderKind::Github => {
+                if !provider.issuer.is_empty() {
+                    return Err(ConfigError::new(
+                        key("issuer"),
+                        "kind = \"github\" takes no issuer: for GitHub Enterprise set \
+                         authorize_url, token_url and api_url",
+                    ));
+                }
+                let endpoints = provider.github_endpoints();
+                for (field, url) in [
+                    ("authorize_url", &endpoints.authorize_url),
+                    ("token_url", &endpoints.token_url),
+                    ("api_url", &endpoints.api_url),
+                ] {
+                    validate_endpoint(url).map_err(|m| ConfigError::new(key(field), m))?;
+                }
+            }
+        }
         if provider.client_id.is_empty() {
             return Err(ConfigError::new(key("client_id"), "must not be empty"));
         }
@@ -120,12 +217,6 @@ pub fn validate(providers: &[IdentityProviderConfig]) -> Result<(), ConfigError>
             return Err(ConfigError::new(
                 key("client_secret"),
                 "set client_secret or client_secret_file: mcp-authd is a confidential client",
-            ));
-        }
-        if provider.kind == ProviderKind::Oidc && !provider.scopes.iter().any(|s| s == "openid") {
-            return Err(ConfigError::new(
-                key("scopes"),
-                "an OpenID Connect provider must be asked for openid (it brings the ID token)",
             ));
         }
         if let Some(domain) = provider
@@ -143,7 +234,7 @@ pub fn validate(providers: &[IdentityProviderConfig]) -> Result<(), ConfigError>
 }
 
 /// https, or http on a loopback address (tests, local development).
-fn validate_issuer(issuer: &str) -> Result<(), String> {
+fn validate_endpoint(issuer: &str) -> Result<(), String> {
     let url = Url::parse(issuer).map_err(|e| format!("{issuer:?} is not an absolute URL: {e}"))?;
     let loopback = url.host().is_some_and(|h| is_loopback_host(&h));
     match url.scheme() {
@@ -168,9 +259,13 @@ mod tests {
             client_id: "mcp-authd".into(),
             client_secret: Some(Secret::new("s3cret")),
             client_secret_file: None,
-            scopes: default_scopes(),
+            scopes: Vec::new(),
             allowed_email_domains: Vec::new(),
             auto_create: true,
+            store_upstream_tokens: false,
+            authorize_url: None,
+            token_url: None,
+            api_url: None,
         }
     }
 
@@ -203,6 +298,34 @@ mod tests {
         assert_eq!(
             validate(&twice).unwrap_err().key,
             "identity_providers[1].id"
+        );
+    }
+
+    #[test]
+    fn github_needs_no_issuer_and_its_endpoints_can_be_moved_for_enterprise() {
+        let mut github = provider("github", "");
+        github.kind = ProviderKind::Github;
+        assert!(validate(std::slice::from_ref(&github)).is_ok());
+        assert_eq!(github.scopes(), ["read:user", "user:email"]);
+        assert_eq!(github.github_endpoints().api_url, "https://api.github.com");
+        github.api_url = Some("https://ghe.acme.example/api/v3/".into());
+        assert_eq!(
+            github.github_endpoints().api_url,
+            "https://ghe.acme.example/api/v3"
+        );
+        let key = |p: IdentityProviderConfig| validate(&[p]).unwrap_err().key;
+        let mut with_issuer = github.clone();
+        with_issuer.issuer = "https://github.com".into();
+        assert_eq!(key(with_issuer), "identity_providers[0].issuer");
+        let mut plain_http = github.clone();
+        plain_http.token_url = Some("http://ghe.acme.example/login/oauth/access_token".into());
+        assert_eq!(key(plain_http), "identity_providers[0].token_url");
+        let mut oidc_with_api = provider("corp", "https://a.example");
+        oidc_with_api.api_url = Some("https://api.a.example".into());
+        assert_eq!(key(oidc_with_api), "identity_providers[0].api_url");
+        assert_eq!(
+            provider("corp", "https://a.example").scopes(),
+            ["openid", "email", "profile"]
         );
     }
 }

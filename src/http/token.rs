@@ -1,5 +1,6 @@
-//! `POST /token` (RFC 6749 3.2): authenticate the client, dispatch on `grant_type`, and
-//! answer with `Cache-Control: no-store` either way.
+//! `POST /token` (RFC 6749 3.2): authenticate the client, dispatch on `grant_type` (the
+//! RFC 6749 grants and RFC 8693 token exchange), and answer with `Cache-Control: no-store`
+//! either way.
 
 use super::client_auth;
 use super::client_ip::ClientIp;
@@ -7,12 +8,14 @@ use super::error::{ApiError, no_store};
 use super::form::FormParams;
 use crate::app::clients::authenticate::Lookup;
 use crate::app::state::AppState;
+use crate::app::token::token_exchange::{ExchangeRequest, ExchangeResponse};
 use crate::app::token::{
     self, CodeRequest, GrantError, MachineRequest, RefreshRequest, TokenResponse,
 };
 use crate::oauth::client::Client;
 use crate::oauth::client::GrantType;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::metadata::TOKEN_EXCHANGE;
 use crate::oauth::params::Params;
 use crate::support::rate_limit::network_key;
 use axum::Json;
@@ -48,16 +51,34 @@ pub async fn token(
     answer
 }
 
+/// What `grant_type` asks for: one of the client's registered grants, or token exchange,
+/// which a resource-server client may use without registering it.
+#[derive(Clone, Copy)]
+enum Requested {
+    Grant(GrantType),
+    TokenExchange,
+}
+
+impl Requested {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant(grant) => grant.as_str(),
+            Self::TokenExchange => "token_exchange",
+        }
+    }
+}
+
 /// Authenticates the client and runs its grant.
 async fn issue(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Response, ApiError> {
-    let grant_type = match params.require("grant_type")? {
-        "authorization_code" => GrantType::AuthorizationCode,
-        "refresh_token" => GrantType::RefreshToken,
-        "client_credentials" => GrantType::ClientCredentials,
+    let requested = match params.require("grant_type")? {
+        "authorization_code" => Requested::Grant(GrantType::AuthorizationCode),
+        "refresh_token" => Requested::Grant(GrantType::RefreshToken),
+        "client_credentials" => Requested::Grant(GrantType::ClientCredentials),
+        TOKEN_EXCHANGE => Requested::TokenExchange,
         other => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -67,28 +88,52 @@ async fn issue(
         }
     };
     let client = client_auth::authenticate(state, headers, params, Lookup::MayFetch).await?;
-    if !client.settings.grant_types.contains(&grant_type) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            format!("this client is not registered for the {grant_type} grant"),
-        )
-        .into());
-    }
-    let result = run_grant(state, &client, grant_type, params).await;
+    let result = match requested {
+        Requested::Grant(grant_type) => {
+            if !client.settings.grant_types.contains(&grant_type) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    format!("this client is not registered for the {grant_type} grant"),
+                )
+                .into());
+            }
+            run_grant(state, &client, grant_type, params)
+                .await
+                .map(|tokens| Json(&tokens).into_response())
+        }
+        Requested::TokenExchange => exchange_token(state, &client, params)
+            .await
+            .map(|tokens| Json(&tokens).into_response()),
+    };
+    let grant = requested.as_str();
     match result {
-        Ok(tokens) => {
-            tracing::info!(client_id = %client.id, grant = %grant_type, "tokens issued");
-            state.metrics.tokens_issued(grant_type.as_str());
-            let mut response = Json(&tokens).into_response();
+        Ok(mut response) => {
+            tracing::info!(client_id = %client.id, grant, "tokens issued");
+            state.metrics.tokens_issued(grant);
             no_store(&mut response);
             Ok(response)
         }
         Err(GrantError::OAuth(error)) => {
-            tracing::info!(client_id = %client.id, grant = %grant_type, error = %error.code, "token request refused");
+            tracing::info!(client_id = %client.id, grant, error = %error.code, "token request refused");
             Err(error.into())
         }
         Err(GrantError::Store(error)) => Err(error.into()),
     }
+}
+
+/// RFC 8693 2.1: the exchange's parameters; `audience` names the identity provider.
+async fn exchange_token(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<ExchangeResponse, GrantError> {
+    let request = ExchangeRequest {
+        subject_token: params.require("subject_token")?,
+        subject_token_type: params.require("subject_token_type")?,
+        audience: params.require("audience")?,
+        requested_token_type: params.get("requested_token_type"),
+    };
+    token::token_exchange::exchange(state, client, &request).await
 }
 
 /// Reads the grant's parameters into its typed request and runs the grant.

@@ -124,7 +124,14 @@ pub struct ServerProfile<'a> {
     pub client_id_metadata_documents: bool,
     /// `keys.algorithm`: what ID tokens are signed with.
     pub signing_algorithm: SigningAlgorithm,
+    /// Whether an identity provider keeps upstream tokens, so MCP servers may obtain them
+    /// with token exchange (RFC 8693).
+    pub token_exchange: bool,
 }
+
+/// RFC 8693's grant type: an MCP server trades a person's access token for their upstream
+/// provider's.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /// The claims an ID token or userinfo answer may hold (OpenID Connect Core 2, 5.1).
 pub const CLAIMS_SUPPORTED: &[&str] = &[
@@ -179,7 +186,11 @@ pub fn authorization_server_metadata(profile: ServerProfile<'_>) -> Authorizatio
         scopes_supported,
         response_types_supported: vec!["code"],
         response_modes_supported: vec!["query"],
-        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        grant_types_supported: GrantType::ALL
+            .iter()
+            .map(|g| g.as_str())
+            .chain(profile.token_exchange.then_some(TOKEN_EXCHANGE))
+            .collect(),
         token_endpoint_auth_methods_supported: [
             AuthMethod::ClientSecretBasic,
             AuthMethod::ClientSecretPost,

@@ -172,8 +172,9 @@ impl Store {
             .await)?)
     }
 
-    /// Revokes grants: their refresh tokens die at once (deleted by cascade) and every access
-    /// token issued under them is recorded as revoked, so it introspects as inactive.
+    /// Revokes grants: their refresh tokens die at once (deleted by cascade), every access
+    /// token issued under them is recorded as revoked, so it introspects as inactive, and
+    /// the person's stored upstream tokens are deleted.
     pub async fn revoke_grants(&self, ids: &[String], now: i64) -> StoreResult<u64> {
         let revoked = transaction!(self, |tx| {
             let mut revoked = 0;
@@ -194,6 +195,14 @@ impl Store {
                 )
                 .bind(now)
                 .bind(ACCESS_TOKEN_HORIZON)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                // The person's upstream tokens go too: whoever acted for them must ask again.
+                sqlx::query(
+                    "DELETE FROM upstream_tokens WHERE user_id = \
+                     (SELECT user_id FROM grants WHERE id = $1)",
+                )
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

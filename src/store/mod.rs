@@ -13,6 +13,7 @@ mod sessions;
 mod signing_keys;
 mod sqlite_connections;
 mod sweeps;
+mod upstream_tokens;
 mod users;
 
 pub use audit::{AuditFilter, AuditRecord, NewAuditRecord};
@@ -24,6 +25,7 @@ pub use refresh_tokens::{NewRefreshToken, RefreshToken};
 pub use revocations::{RevocationCounts, RevokedAccessToken};
 pub use sessions::Session;
 pub use signing_keys::{KeyChanges, NewSigningKey, StoredSigningKey};
+pub use upstream_tokens::UpstreamTokens;
 pub use users::{Profile, User};
 
 use crate::support::secret::{Secret, redact_database_url};

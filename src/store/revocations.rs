@@ -134,13 +134,20 @@ impl Store {
 
     /// Revokes every refresh-token family of a person and every access token issued to them
     /// that is still recorded (all of a person's tokens are: beside a refresh token or from a
-    /// code).
+    /// code), and deletes their stored upstream tokens.
     pub async fn revoke_user_tokens(
         &self,
         user_id: &str,
         now: i64,
     ) -> StoreResult<RevocationCounts> {
-        let counts = transaction!(self, |tx| revoke_tokens_of!(tx, "user_id", user_id, now));
+        let counts = transaction!(self, |tx| {
+            let counts = revoke_tokens_of!(tx, "user_id", user_id, now);
+            sqlx::query("DELETE FROM upstream_tokens WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            counts
+        });
         Ok(counts)
     }
 

@@ -99,12 +99,11 @@ impl Store {
 
     /// Whether anyone has been created yet (first-run hints).
     pub async fn any_user(&self) -> StoreResult<bool> {
-        let found: Option<i64> = read_pool!(self, |pool| sqlx::query_scalar(
-            "SELECT 1 FROM users LIMIT 1"
+        Ok(read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM users)"
         )
-        .fetch_optional(pool)
-        .await)?;
-        Ok(found.is_some())
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// The person with this username, if any.
@@ -182,7 +181,8 @@ impl Store {
         found(done, "user")
     }
 
-    /// Disables or re-enables a person. Disabling also ends their login sessions.
+    /// Disables or re-enables a person. Disabling also ends their login sessions and deletes
+    /// their stored upstream tokens.
     pub async fn set_user_disabled(
         &self,
         username: &str,
@@ -200,13 +200,17 @@ impl Store {
         .map(|r| r.rows_affected()))?;
         found(done, "user")?;
         if disabled {
-            write_pool!(self, |pool| sqlx::query(
-                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)"
-            )
-            .bind(username)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
+            transaction!(self, |tx| {
+                for table in ["sessions", "upstream_tokens"] {
+                    sqlx::query(&format!(
+                        "DELETE FROM {table} \
+                         WHERE user_id = (SELECT id FROM users WHERE username = $1)"
+                    ))
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            });
         }
         Ok(())
     }

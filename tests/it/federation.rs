@@ -11,6 +11,7 @@ use crate::helpers::{TestApp, binary, run_cli};
 use crate::upstream::{Upstream, UpstreamClient, browser, refuse_upstream, sign_in_upstream};
 use base64::Engine;
 use mcp_authd::config::{Config, IdentityProviderConfig, ProviderKind};
+use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -19,14 +20,22 @@ const CLIENT_ID: &str = "mcp-authd";
 const CLIENT_SECRET: &str = "upstream-secret-0123456789abcdef0123456789abcdef";
 
 /// mcp-authd with the provider `corp` ("Acme SSO") configured, and the provider itself.
-struct Federated {
-    app: TestApp,
-    upstream: Upstream,
+pub struct Federated {
+    pub app: TestApp,
+    pub upstream: Upstream,
 }
 
 /// Starts the provider with mcp-authd's callback registered, then mcp-authd pointing at it;
 /// `adjust` may change the provider entry and the rest of the configuration.
 async fn federated(
+    adjust: impl FnOnce(&mut IdentityProviderConfig, &mut Config),
+) -> Option<Federated> {
+    federated_at(Clock::system(), adjust).await
+}
+
+/// [`federated`] with mcp-authd on `clock`.
+pub async fn federated_at(
+    clock: Clock,
     adjust: impl FnOnce(&mut IdentityProviderConfig, &mut Config),
 ) -> Option<Federated> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -38,7 +47,7 @@ async fn federated(
     }])
     .await?;
     let mut provider = provider_config(&upstream.issuer);
-    let app = TestApp::spawn_on(listener, |config| {
+    let app = TestApp::spawn_on_with_clock(listener, clock, |config| {
         adjust(&mut provider, config);
         config.identity_providers = vec![provider];
     })
@@ -46,7 +55,7 @@ async fn federated(
     Some(Federated { app, upstream })
 }
 
-fn provider_config(issuer: &str) -> IdentityProviderConfig {
+pub fn provider_config(issuer: &str) -> IdentityProviderConfig {
     IdentityProviderConfig {
         id: "corp".into(),
         name: "Acme SSO".into(),
@@ -58,6 +67,10 @@ fn provider_config(issuer: &str) -> IdentityProviderConfig {
         scopes: vec!["openid".into(), "email".into(), "profile".into()],
         allowed_email_domains: Vec::new(),
         auto_create: true,
+        store_upstream_tokens: false,
+        authorize_url: None,
+        token_url: None,
+        api_url: None,
     }
 }
 
@@ -66,7 +79,7 @@ async fn provider_link(app: &TestApp, http: &reqwest::Client, client_id: &str) -
     provider_link_for(app, http, client_id, &Pkce::new()).await
 }
 
-async fn provider_link_for(
+pub async fn provider_link_for(
     app: &TestApp,
     http: &reqwest::Client,
     client_id: &str,
@@ -78,7 +91,11 @@ async fn provider_link_for(
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let html = page.text().await.unwrap();
+    provider_link_in(&page.text().await.unwrap())
+}
+
+/// The `corp` link on a sign-in page.
+fn provider_link_in(html: &str) -> String {
     let marker = r#"<a class="provider" data-provider="corp" href=""#;
     let start = html.find(marker).expect("a link for the provider") + marker.len();
     let end = html[start..].find('"').unwrap() + start;
@@ -102,7 +119,59 @@ async fn through_provider(
     http.get(callback).send().await.unwrap()
 }
 
-fn jwt_payload(token: &str) -> Value {
+/// The token response for `login` at the provider through public `client_id`, in a fresh
+/// browser: provider link, the provider's pages, callback, consent, code exchange.
+pub async fn tokens_through_provider(
+    fed: &Federated,
+    client_id: &str,
+    login: &str,
+    extra: &[(&str, &str)],
+) -> Value {
+    let app = &fed.app;
+    let http = browser();
+    let pkce = Pkce::new();
+    let page = http
+        .get(authorize_url(app, client_id, &pkce, extra))
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    let link = provider_link_in(&html);
+    let callback = sign_in_upstream(&http, &fed.upstream, &link, login).await;
+    let signed_in = http.get(callback).send().await.unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let consent = http
+        .get(signed_in.headers()["location"].to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let consent_html = consent.text().await.unwrap();
+    let approved = http
+        .post(app.url("/consent"))
+        .form(&[
+            ("csrf", hidden(&consent_html, "csrf").unwrap()),
+            ("request", hidden(&consent_html, "request").unwrap()),
+            ("decision", "approve".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 303, "{consent_html}");
+    let params = location_params(&approved);
+    let (status, tokens) = app
+        .post_token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &params["code"]),
+            ("code_verifier", &pkce.verifier),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+        ])
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+pub fn jwt_payload(token: &str) -> Value {
     let part = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD

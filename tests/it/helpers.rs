@@ -128,7 +128,16 @@ impl TestApp {
     /// knows the issuer before the configuration is written, as an upstream provider's
     /// registered callback needs).
     pub async fn spawn_on(listener: TcpListener, adjust: impl FnOnce(&mut Config)) -> Self {
-        Self::start_on(listener, TestDb::new().await, Clock::system(), adjust).await
+        Self::spawn_on_with_clock(listener, Clock::system(), adjust).await
+    }
+
+    /// [`spawn_on`](Self::spawn_on) with a clock the test controls.
+    pub async fn spawn_on_with_clock(
+        listener: TcpListener,
+        clock: Clock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> Self {
+        Self::start_on(listener, TestDb::new().await, clock, adjust).await
     }
 
     async fn start(db: TestDb, clock: Clock, adjust: impl FnOnce(&mut Config)) -> Self {

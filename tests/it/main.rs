@@ -26,4 +26,5 @@ mod private_key_jwt;
 mod register;
 mod store_suite;
 mod token;
+mod token_exchange;
 mod upstream;

@@ -6,7 +6,8 @@ use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
 use mcp_authd::store::{
     AuthorizationCode, ClientUpdate, CodeRedemption, Grant, NewAuthorizationCode, NewClient,
-    NewRefreshToken, NewSigningKey, Profile, Store, StoreError, StoredSigningKey, User,
+    NewRefreshToken, NewSigningKey, Profile, Store, StoreError, StoredSigningKey, UpstreamTokens,
+    User,
 };
 use mcp_authd::tokens::opaque;
 use std::sync::Arc;
@@ -2313,6 +2314,123 @@ async fn a_provider_subject_is_linked_to_one_person_who_keeps_what_the_provider_
     assert!(
         store
             .find_federated_user("corp", "sub-1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn upstream_row(user_id: &str, provider: &str, access: &str, at: i64) -> UpstreamTokens {
+    UpstreamTokens {
+        user_id: user_id.into(),
+        provider: provider.into(),
+        access_token: access.into(),
+        refresh_token: Some(format!("sealed-refresh-{access}")),
+        token_type: "Bearer".into(),
+        scope: Some("openid email".into()),
+        expires_at: Some(at + 3_600),
+        updated_at: at,
+    }
+}
+
+#[tokio::test]
+async fn upstream_tokens_are_replaced_forgotten_only_when_unchanged_and_die_with_access() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let (alice, grant) = alice_granted_c1(&store).await;
+    let bob = store.create_user("bob", "h", NOW).await.unwrap();
+    let carol = store.create_user("carol", "h", NOW).await.unwrap();
+    for person in [&alice, &bob, &carol] {
+        store
+            .save_upstream_tokens(&upstream_row(&person.id, "corp", "a1", NOW))
+            .await
+            .unwrap();
+    }
+    store
+        .save_upstream_tokens(&upstream_row(&alice.id, "github", "g1", NOW))
+        .await
+        .unwrap();
+
+    // A refresh replaces the row; forgetting what an older read saw leaves the new one.
+    store
+        .save_upstream_tokens(&upstream_row(&alice.id, "corp", "a2", NOW + 10))
+        .await
+        .unwrap();
+    let found = store
+        .find_upstream_tokens(&alice.id, "corp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, upstream_row(&alice.id, "corp", "a2", NOW + 10));
+    assert_eq!(
+        store
+            .forget_upstream_tokens(&alice.id, "corp", NOW)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(
+        store
+            .find_upstream_tokens(&alice.id, "corp")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Revoking alice's grant deletes every upstream token of hers, and nobody else's.
+    store.revoke_grants(&[grant.id], NOW + 20).await.unwrap();
+    for provider in ["corp", "github"] {
+        let kept = store.find_upstream_tokens(&alice.id, provider).await;
+        assert!(kept.unwrap().is_none(), "{provider}");
+    }
+    assert!(
+        store
+            .find_upstream_tokens(&bob.id, "corp")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Revoking a person's tokens, or disabling them, does too.
+    store.revoke_user_tokens(&bob.id, NOW + 30).await.unwrap();
+    assert!(
+        store
+            .find_upstream_tokens(&bob.id, "corp")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .set_user_disabled("carol", true, NOW + 40)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_upstream_tokens(&carol.id, "corp")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A row a provider refused is forgotten when nobody replaced it since.
+    store
+        .save_upstream_tokens(&upstream_row(&bob.id, "corp", "b2", NOW + 50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .forget_upstream_tokens(&bob.id, "corp", NOW + 50)
+            .await
+            .unwrap(),
+        1
+    );
+    // Deleting a person deletes theirs by cascade.
+    store
+        .save_upstream_tokens(&upstream_row(&bob.id, "corp", "b3", NOW + 60))
+        .await
+        .unwrap();
+    store.delete_user("bob", NOW + 70).await.unwrap();
+    assert!(
+        store
+            .find_upstream_tokens(&bob.id, "corp")
             .await
             .unwrap()
             .is_none()

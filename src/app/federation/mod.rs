@@ -2,7 +2,9 @@
 //! to the pending authorization request), and back (single use, the provider's answer and ID
 //! token checked), ending with a session for the linked person, created on first sign-in.
 
+mod github;
 pub mod upstream;
+pub mod upstream_tokens;
 
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::sign_in::{SignIn, start_session};
@@ -199,15 +201,16 @@ pub async fn finish(
             format!("{} did not sign you in: {error}{detail}.", config.name),
         ));
     }
-    let identity = match sign_in_upstream(upstream, state, round_trip, callback, now).await {
-        Ok(identity) => identity,
-        Err(error) => {
-            return Ok(refused(
-                "the provider's answer was refused",
-                format!("Signing in with {} failed: {error}.", config.name),
-            ));
-        }
-    };
+    let upstream::Redeemed { identity, tokens } =
+        match sign_in_upstream(upstream, state, round_trip, callback, now).await {
+            Ok(redeemed) => redeemed,
+            Err(error) => {
+                return Ok(refused(
+                    "the provider's answer was refused",
+                    format!("Signing in with {} failed: {error}.", config.name),
+                ));
+            }
+        };
     if let Err(words) = email_allowed(config, &identity) {
         state
             .audit(failure(config, &identity, ip).with("reason", "email_domain"))
@@ -223,6 +226,9 @@ pub async fn finish(
             return Ok(refused(reason, words));
         }
     };
+    if config.store_upstream_tokens {
+        upstream_tokens::keep(state, &config.id, &user.id, &tokens, now).await?;
+    }
     let SignIn::SignedIn {
         session_secret,
         ttl,
@@ -252,14 +258,14 @@ pub async fn finish(
     })
 }
 
-/// The answer's issuer, the code redemption and the ID token.
+/// The answer's issuer, the code redemption, and who signed in.
 async fn sign_in_upstream(
     upstream: &Upstream,
     state: &AppState,
     round_trip: &RoundTrip,
     callback: &Callback<'_>,
     now: i64,
-) -> Result<UpstreamIdentity, UpstreamError> {
+) -> Result<upstream::Redeemed, UpstreamError> {
     upstream.check_response_issuer(callback.iss, now).await?;
     let code = callback
         .code

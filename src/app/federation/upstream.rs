@@ -1,9 +1,11 @@
-//! mcp-authd as a careful OAuth client of one upstream OpenID Connect provider: its
-//! discovery document and keys (fetched when first needed and kept for a while, so a
-//! provider that is down at start does not stop the server), the authorization URL of a
-//! round trip, the code redemption, and the ID token check.
+//! mcp-authd as a careful OAuth client of one upstream provider: an OpenID Connect
+//! provider's discovery document and keys (fetched when first needed and kept for a while, so
+//! a provider that is down at start does not stop the server), or GitHub's fixed endpoints;
+//! the authorization URL of a round trip, the code redemption, who signed in, and the
+//! refresh of stored upstream tokens.
 
-use crate::config::IdentityProviderConfig;
+use super::github;
+use crate::config::{IdentityProviderConfig, ProviderKind};
 use crate::support::limited_body::read_limited;
 use crate::tokens::key_set;
 use crate::tokens::upstream_id_token::{self, Expected, UpstreamIdentity};
@@ -56,7 +58,7 @@ struct Cached {
 pub struct Upstream {
     /// Its configuration.
     pub config: IdentityProviderConfig,
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     cached: RwLock<Cached>,
 }
 
@@ -68,14 +70,55 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// A token endpoint's answer (RFC 6749 5.1, 5.2; GitHub answers errors with 200).
 #[derive(Deserialize)]
 struct TokenAnswer {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
     #[serde(default)]
     id_token: Option<String>,
     #[serde(default)]
     error: Option<String>,
     #[serde(default)]
     error_description: Option<String>,
+}
+
+/// The tokens the provider issued for the person (kept only with `store_upstream_tokens`).
+pub struct IssuedTokens {
+    /// The access token for the provider's APIs.
+    pub access_token: String,
+    /// Its refresh token, if the provider issued one.
+    pub refresh_token: Option<String>,
+    /// `token_type`, `Bearer` when the provider did not say.
+    pub token_type: String,
+    /// The scopes granted, when the provider said.
+    pub scope: Option<String>,
+    /// Seconds the access token lasts, when the provider said.
+    pub expires_in: Option<i64>,
+}
+
+/// What a redeemed code brings: who signed in, and the provider's tokens for them.
+pub struct Redeemed {
+    /// The person, as the provider vouches for them.
+    pub identity: UpstreamIdentity,
+    /// The provider's tokens.
+    pub tokens: IssuedTokens,
+}
+
+/// The client authentication a token request carries.
+enum ClientAuth {
+    /// `client_secret_basic`, what OpenID Connect providers support by default.
+    Basic,
+    /// `client_id` and `client_secret` in the form, as GitHub documents.
+    Form,
 }
 
 impl Upstream {
@@ -102,19 +145,32 @@ impl Upstream {
         code_challenge: &str,
         now: i64,
     ) -> Result<String, UpstreamError> {
-        let discovered = self.discovered(now).await?;
-        let mut url = Url::parse(&discovered.authorization_endpoint).map_err(|_| {
+        let endpoint = match self.config.kind {
+            ProviderKind::Oidc => self.discovered(now).await?.authorization_endpoint,
+            ProviderKind::Github => self.config.github_endpoints().authorize_url,
+        };
+        let mut url = Url::parse(&endpoint).map_err(|_| {
             UpstreamError::Unavailable("its authorization endpoint is not a URL".into())
         })?;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &self.config.client_id)
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", &self.config.scopes.join(" "))
-            .append_pair("state", state)
-            .append_pair("nonce", nonce)
-            .append_pair("code_challenge", code_challenge)
-            .append_pair("code_challenge_method", "S256");
+        let scopes = self.config.scopes();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("scope", &scopes.join(" "))
+                .append_pair("state", state)
+                .append_pair("code_challenge", code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            if self.config.kind == ProviderKind::Oidc {
+                query.append_pair("nonce", nonce);
+                // OpenID Connect Core 11: a refresh token for offline_access needs consent.
+                if scopes.iter().any(|s| s == "offline_access") {
+                    query.append_pair("prompt", "consent");
+                }
+            }
+        }
         Ok(url.into())
     }
 
@@ -125,6 +181,10 @@ impl Upstream {
         iss: Option<&str>,
         now: i64,
     ) -> Result<(), UpstreamError> {
+        if self.config.kind == ProviderKind::Github {
+            // GitHub has no issuer identifier; its endpoints are fixed in the configuration.
+            return Ok(());
+        }
         let discovered = self.discovered(now).await?;
         match iss {
             Some(iss) if iss == discovered.issuer => Ok(()),
@@ -139,7 +199,7 @@ impl Upstream {
     }
 
     /// Redeems `code` with the PKCE verifier, authenticating with the client secret, and
-    /// returns who signed in, from the verified ID token.
+    /// returns who signed in (from the verified ID token, or GitHub's API) with the tokens.
     pub async fn redeem(
         &self,
         code: &str,
@@ -147,55 +207,129 @@ impl Upstream {
         code_verifier: &str,
         nonce: &str,
         now: i64,
-    ) -> Result<UpstreamIdentity, UpstreamError> {
-        let discovered = self.discovered(now).await?;
+    ) -> Result<Redeemed, UpstreamError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", code_verifier),
+        ];
+        match self.config.kind {
+            ProviderKind::Oidc => {
+                let discovered = self.discovered(now).await?;
+                let answer = self
+                    .token_request(&discovered.token_endpoint, &form, ClientAuth::Basic)
+                    .await?;
+                let id_token = answer
+                    .id_token
+                    .clone()
+                    .ok_or_else(|| UpstreamError::Refused("it sent no ID token".into()))?;
+                let tokens = issued(answer)?;
+                let expected = Expected {
+                    issuer: &discovered.issuer,
+                    client_id: &self.config.client_id,
+                    nonce,
+                    now,
+                };
+                let keys = self.keys(&discovered, &id_token, now).await?;
+                let identity =
+                    upstream_id_token::verify(&id_token, &keys, &expected).map_err(|reason| {
+                        tracing::warn!(provider = %self.config.id, reason, "upstream ID token refused");
+                        UpstreamError::Refused(format!("its ID token was refused: {reason}"))
+                    })?;
+                Ok(Redeemed { identity, tokens })
+            }
+            ProviderKind::Github => {
+                let endpoints = self.config.github_endpoints();
+                let answer = self
+                    .token_request(&endpoints.token_url, &form, ClientAuth::Form)
+                    .await?;
+                let tokens = issued(answer)?;
+                let identity = github::identity(self, &endpoints.api_url, &tokens).await?;
+                Ok(Redeemed { identity, tokens })
+            }
+        }
+    }
+
+    /// Trades a stored refresh token for fresh tokens.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        now: i64,
+    ) -> Result<IssuedTokens, UpstreamError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let answer = match self.config.kind {
+            ProviderKind::Oidc => {
+                let discovered = self.discovered(now).await?;
+                self.token_request(&discovered.token_endpoint, &form, ClientAuth::Basic)
+                    .await?
+            }
+            ProviderKind::Github => {
+                let endpoints = self.config.github_endpoints();
+                self.token_request(&endpoints.token_url, &form, ClientAuth::Form)
+                    .await?
+            }
+        };
+        let mut tokens = issued(answer)?;
+        // RFC 6749 6: a provider that does not rotate keeps the refresh token it had.
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.to_owned());
+        }
+        Ok(tokens)
+    }
+
+    /// One request to a token endpoint, authenticated as `auth` says; an error answer
+    /// becomes [`UpstreamError::Refused`] with its words.
+    async fn token_request(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        auth: ClientAuth,
+    ) -> Result<TokenAnswer, UpstreamError> {
         let secret = self
             .config
             .client_secret
             .as_ref()
             .map(|s| s.expose().to_owned())
             .unwrap_or_default();
-        let sent = self
+        let request = self
             .http
-            .post(&discovered.token_endpoint)
-            .basic_auth(
-                form_encode(&self.config.client_id),
-                Some(form_encode(&secret)),
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", code_verifier),
-            ])
-            .send()
-            .await;
+            .post(endpoint)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let sent = match auth {
+            ClientAuth::Basic => {
+                request
+                    .basic_auth(
+                        form_encode(&self.config.client_id),
+                        Some(form_encode(&secret)),
+                    )
+                    .form(form)
+                    .send()
+                    .await
+            }
+            ClientAuth::Form => {
+                let mut with_client = form.to_vec();
+                with_client.push(("client_id", &self.config.client_id));
+                with_client.push(("client_secret", &secret));
+                request.form(&with_client).send().await
+            }
+        };
         let answer: TokenAnswer = self.json(sent, "token endpoint").await?;
-        if let Some(error) = answer.error {
-            tracing::warn!(provider = %self.config.id, %error, "the provider refused the code");
+        if let Some(error) = &answer.error {
+            tracing::warn!(provider = %self.config.id, %error, "the provider refused a token request");
             return Err(UpstreamError::Refused(format!(
-                "it refused to complete the sign-in ({error}{})",
+                "it refused to issue tokens ({error}{})",
                 answer
                     .error_description
+                    .as_ref()
                     .map(|d| format!(": {d}"))
                     .unwrap_or_default()
             )));
         }
-        let id_token = answer
-            .id_token
-            .ok_or_else(|| UpstreamError::Refused("it sent no ID token".into()))?;
-        let expected = Expected {
-            issuer: &discovered.issuer,
-            client_id: &self.config.client_id,
-            nonce,
-            now,
-        };
-        let keys = self.keys(&discovered, &id_token, now).await?;
-        upstream_id_token::verify(&id_token, &keys, &expected).map_err(|reason| {
-            tracing::warn!(provider = %self.config.id, reason, "upstream ID token refused");
-            UpstreamError::Refused(format!("its ID token was refused: {reason}"))
-        })
+        Ok(answer)
     }
 
     /// The discovery document, fetched when missing or older than [`CACHE_SECONDS`].
@@ -244,7 +378,7 @@ impl Upstream {
 
     /// A JSON answer from the provider, within [`MAX_BYTES`]; an error status with a JSON
     /// body is still read (token errors come that way).
-    async fn json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn json<T: serde::de::DeserializeOwned>(
         &self,
         sent: Result<reqwest::Response, reqwest::Error>,
         what: &str,
@@ -269,4 +403,19 @@ impl Upstream {
 /// RFC 6749 2.3.1: the client id and secret are form-encoded before Basic authentication.
 fn form_encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// The tokens of a successful answer.
+fn issued(answer: TokenAnswer) -> Result<IssuedTokens, UpstreamError> {
+    let access_token = answer
+        .access_token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| UpstreamError::Refused("it sent no access token".into()))?;
+    Ok(IssuedTokens {
+        access_token,
+        refresh_token: answer.refresh_token.filter(|t| !t.is_empty()),
+        token_type: answer.token_type.unwrap_or_else(|| "Bearer".into()),
+        scope: answer.scope,
+        expires_in: answer.expires_in.filter(|s| *s > 0),
+    })
 }
