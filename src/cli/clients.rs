@@ -62,7 +62,8 @@ pub struct CreateArgs {
     token_endpoint_auth_method: Option<AuthMethod>,
     #[command(flatten)]
     keys: KeyArgs,
-    /// Allow this client to introspect any token (for MCP servers).
+    /// An MCP server's client: may introspect any token, and exchange the tokens of the MCP
+    /// servers it is bound to (--resource) for the person's upstream token (RFC 8693).
     #[arg(long)]
     resource_server: bool,
     /// An MCP server this client is bound to (repeatable): the audience its
