@@ -12,6 +12,7 @@ mod faults;
 mod federation;
 mod flow;
 mod fuzz;
+mod github;
 mod health;
 mod helpers;
 mod instances;
