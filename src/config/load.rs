@@ -255,7 +255,7 @@ mod tests {
         assert_eq!((corp.id.as_str(), corp.name.as_str()), ("corp", "Acme SSO"));
         assert_eq!(corp.client_secret.as_ref().unwrap().expose(), "s3cret");
         assert_eq!(corp.allowed_email_domains, ["acme.example", "acme.test"]);
-        assert_eq!(corp.scopes, ["openid", "email", "profile"]);
+        assert_eq!(corp.scopes(), ["openid", "email", "profile"]);
         assert!(!corp.auto_create);
     }
 
