@@ -4,6 +4,7 @@ use crate::guard::{Guard, require_token};
 use crate::metadata;
 use crate::settings::Settings;
 use crate::tools::ExampleServer;
+use crate::upstream::Upstream;
 use anyhow::Context;
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
@@ -38,6 +39,11 @@ fn cors() -> CorsLayer {
 /// Builds the router. Cancelling `shutdown` ends the open MCP sessions and their streams.
 pub fn router(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Router> {
     let guard = Arc::new(Guard::new(settings)?);
+    let upstream = settings
+        .upstream
+        .clone()
+        .map(|upstream| Upstream::new(&settings.issuer, upstream).map(Arc::new))
+        .transpose()?;
     let document = metadata::document(settings);
     let mut router = Router::new();
     for path in metadata::paths(settings) {
@@ -61,7 +67,7 @@ pub fn router(settings: &Settings, shutdown: CancellationToken) -> anyhow::Resul
         .with_allowed_hosts(hosts)
         .with_cancellation_token(shutdown);
     let mcp = StreamableHttpService::new(
-        || Ok(ExampleServer::new()),
+        move || Ok(ExampleServer::new(upstream.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );

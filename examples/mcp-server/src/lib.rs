@@ -4,7 +4,9 @@
 //! - [`metadata`]: RFC 9728 protected-resource metadata naming mcp-authd as the issuer;
 //! - [`guard`]: the 401 and 403 challenges that point clients at that metadata;
 //! - [`verifier`]: offline RFC 9068 access-token checks against a cached JWKS;
-//! - [`tools`]: the MCP server itself (one tool), built with `rmcp`;
+//! - [`tools`]: the MCP server itself, built with `rmcp`;
+//! - [`upstream`]: RFC 8693 token exchange for the person's upstream token, and a call
+//!   to their identity provider's API with it;
 //! - [`app`]: the router that puts them together.
 
 pub mod app;
@@ -12,6 +14,7 @@ pub mod guard;
 pub mod metadata;
 pub mod settings;
 pub mod tools;
+pub mod upstream;
 pub mod verifier;
 
 pub use app::{router, serve};

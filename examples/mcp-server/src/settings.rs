@@ -1,5 +1,6 @@
 //! What the example server needs to know: where it is reached, and which issuer it trusts.
 
+use crate::upstream::UpstreamSettings;
 use anyhow::{Context, bail};
 use std::time::Duration;
 use url::Url;
@@ -27,6 +28,9 @@ pub struct Settings {
     pub leeway: Duration,
     /// Where to fetch the JWKS; discovered from the issuer's metadata when absent.
     pub jwks_uri: Option<Url>,
+    /// When set, the `upstream_profile` tool calls the person's identity provider with the
+    /// upstream token mcp-authd hands this server.
+    pub upstream: Option<UpstreamSettings>,
 }
 
 impl Settings {
@@ -50,6 +54,7 @@ impl Settings {
             resource_name: "mcp-authd example MCP server".to_owned(),
             leeway: Duration::from_secs(30),
             jwks_uri: None,
+            upstream: None,
         })
     }
 

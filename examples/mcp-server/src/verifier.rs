@@ -83,14 +83,9 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier with an empty cache; keys are fetched on first use.
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
         Ok(Self {
             settings,
-            http,
+            http: http_client(FETCH_TIMEOUT)?,
             keys: RwLock::new(KeySet::default()),
             fetching: Mutex::new(()),
         })
@@ -248,6 +243,16 @@ impl Verifier {
 fn is_stale(keys: &KeySet) -> bool {
     keys.fetched_at
         .is_none_or(|at| at.elapsed() > MAX_KEY_SET_AGE)
+}
+
+/// An HTTP client for calls to mcp-authd and providers: bounded in time, and never
+/// following a redirect somewhere else.
+pub(crate) fn http_client(timeout: Duration) -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")
 }
 
 /// The RFC 8414 metadata URL for an issuer: the well-known segment goes between the host

@@ -2,9 +2,7 @@
 //! `mcp-authd doctor` against the pair.
 
 use crate::harness::Pair;
-use mcp_authd::oauth::client::ClientSource;
-use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
-use mcp_authd::store::NewClient;
+use mcp_authd::oauth::client::GrantType;
 use mcp_authd::tokens::id_token::IdTokenClaims;
 use mcp_authd::tokens::opaque;
 use mcp_authd::tokens::rotation::RotationKind;
@@ -13,32 +11,12 @@ use std::time::Duration;
 
 /// A confidential `client_credentials` client allowed `scope`; returns (id, secret).
 async fn machine_client(pair: &Pair, scope: &str) -> (String, String) {
-    let secret = opaque::new_secret();
-    let id = opaque::new_id();
-    pair.state
-        .store
-        .create_client(
-            NewClient {
-                id: id.clone(),
-                settings: ClientSettings {
-                    name: "Nightly job".into(),
-                    redirect_uris: vec![],
-                    grant_types: vec![GrantType::ClientCredentials],
-                    scope: Some(scope.to_owned()),
-                    auth_method: AuthMethod::ClientSecretBasic,
-                },
-                source: ClientSource::Cli,
-                secret_hash: Some(opaque::hash(&secret)),
-                resource_server: false,
-                resources: Vec::new(),
-                keys: None,
-                metadata: serde_json::json!({}),
-                registration_token_hash: None,
-            },
-            pair.state.clock.now(),
-        )
-        .await
-        .unwrap();
+    let (id, secret) = (opaque::new_id(), opaque::new_secret());
+    pair.confidential_client(&id, &secret, "Nightly job", |client| {
+        client.settings.grant_types = vec![GrantType::ClientCredentials];
+        client.settings.scope = Some(scope.to_owned());
+    })
+    .await;
     (id, secret)
 }
 

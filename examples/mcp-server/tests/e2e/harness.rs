@@ -3,8 +3,11 @@
 use mcp_authd::app::state::AppState;
 use mcp_authd::config::{Config, Overrides, Seconds};
 use mcp_authd::oauth::audiences::ResourceConfig;
+use mcp_authd::oauth::client::{AuthMethod, ClientSettings, ClientSource};
+use mcp_authd::store::NewClient;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
+use mcp_authd::tokens::opaque;
 use mcp_authd_example_server::Settings;
 use serde_json::Value;
 use std::path::Path;
@@ -36,6 +39,14 @@ pub struct Pair {
 impl Pair {
     /// Starts both servers; `adjust` may change mcp-authd's configuration.
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with(adjust, |_| {}).await
+    }
+
+    /// [`Pair::start`], and `adjust_server` may change the example server's settings.
+    pub async fn start_with(
+        adjust: impl FnOnce(&mut Config),
+        adjust_server: impl FnOnce(&mut Settings),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let authd_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -84,6 +95,7 @@ impl Pair {
         settings.scopes_supported = vec!["mcp:tools".into(), "mcp:admin".into()];
         // Expiry is exact here, so a walk sees its token refused the moment it expires.
         settings.leeway = Duration::ZERO;
+        adjust_server(&mut settings);
         let (mcp_stop, mcp_stopped) = oneshot::channel::<()>();
         tokio::spawn(mcp_authd_example_server::serve(
             mcp_listener,
@@ -99,6 +111,40 @@ impl Pair {
             _dir: dir,
             _stop: vec![authd_stop, mcp_stop],
         }
+    }
+
+    /// Creates a confidential (client_secret_basic) client `id` with `secret`, no redirect
+    /// URIs and no grant types until `adjust` gives it some.
+    pub async fn confidential_client(
+        &self,
+        id: &str,
+        secret: &str,
+        name: &str,
+        adjust: impl FnOnce(&mut NewClient),
+    ) {
+        let mut client = NewClient {
+            id: id.to_owned(),
+            settings: ClientSettings {
+                name: name.to_owned(),
+                redirect_uris: vec![],
+                grant_types: vec![],
+                scope: None,
+                auth_method: AuthMethod::ClientSecretBasic,
+            },
+            source: ClientSource::Cli,
+            secret_hash: Some(opaque::hash(secret)),
+            resource_server: false,
+            resources: Vec::new(),
+            keys: None,
+            metadata: serde_json::json!({}),
+            registration_token_hash: None,
+        };
+        adjust(&mut client);
+        self.state
+            .store
+            .create_client(client, self.state.clock.now())
+            .await
+            .unwrap();
     }
 
     /// An absolute URL on mcp-authd.

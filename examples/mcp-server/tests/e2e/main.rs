@@ -9,3 +9,4 @@ mod harness;
 mod oidc_clients;
 mod rust_client;
 mod ts_client;
+mod upstream;

@@ -7,32 +7,32 @@ use crate::harness::{ACCESS_TOKEN_TTL, Pair, REDIRECT_URI};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::auth::{AuthClient, AuthorizationRequest, OAuthState};
+use rmcp::transport::auth::{AuthClient, AuthorizationManager, AuthorizationRequest, OAuthState};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 /// How the client identifies itself to mcp-authd.
-enum Identity {
+pub enum Identity {
     /// RFC 7591 dynamic registration.
     Registration,
     /// The URL of its client ID metadata document.
     MetadataDocument(String),
 }
 
-fn transport_config(pair: &Pair) -> StreamableHttpClientTransportConfig {
+pub fn transport_config(pair: &Pair) -> StreamableHttpClientTransportConfig {
     StreamableHttpClientTransportConfig::with_uri(pair.mcp_url.clone())
 }
 
 /// The text a `whoami` call answered, as JSON.
-fn whoami_of(result: &rmcp::model::CallToolResult) -> Value {
+pub fn whoami_of(result: &rmcp::model::CallToolResult) -> Value {
     let result = serde_json::to_value(result).unwrap();
     assert_ne!(result["isError"], true, "whoami failed: {result}");
     serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap()
 }
 
-async fn walk(pair: &Pair, identity: Identity) {
-    // 1. An unauthenticated connection attempt gets the 401 challenge.
+/// The 401 challenge an unauthenticated rmcp connection gets, pointing at the metadata.
+pub async fn challenge(pair: &Pair) -> String {
     let anonymous = StreamableHttpClientTransport::with_client(
         reqwest013::Client::new(),
         transport_config(pair),
@@ -50,14 +50,22 @@ async fn walk(pair: &Pair, identity: Identity) {
         )),
         "{challenge}"
     );
+    challenge
+}
 
-    // 2. Protected-resource metadata, then mcp-authd's metadata, then registration (or the
-    //    metadata document's URL as client_id): all inside rmcp.
+/// rmcp's OAuth client from the 401 `challenge` to tokens: protected-resource metadata,
+/// mcp-authd's metadata, registration (or the metadata document's URL as client_id), the
+/// person's sign-in and approval, the code exchange. Returns the manager and the client_id.
+pub async fn authorize(
+    pair: &Pair,
+    identity: &Identity,
+    challenge: String,
+) -> (AuthorizationManager, String) {
     let mut oauth = OAuthState::new(pair.mcp_url.as_str(), None).await.unwrap();
     let mut request = AuthorizationRequest::new(REDIRECT_URI)
         .with_client_name("rmcp end-to-end client")
         .with_challenge(challenge);
-    if let Identity::MetadataDocument(url) = &identity {
+    if let Identity::MetadataDocument(url) = identity {
         request = request.with_client_metadata_url(url.as_str());
     }
     oauth.start_authorization(request).await.unwrap();
@@ -76,7 +84,7 @@ async fn walk(pair: &Pair, identity: Identity) {
         "RFC 8707 resource from the metadata"
     );
     let client_id = query["client_id"].clone();
-    match &identity {
+    match identity {
         Identity::Registration => {
             let stored = pair.state.store.find_client(&client_id).await.unwrap();
             assert!(stored.is_some(), "the client registered itself");
@@ -84,13 +92,21 @@ async fn walk(pair: &Pair, identity: Identity) {
         Identity::MetadataDocument(url) => assert_eq!(&client_id, url),
     }
 
-    // 3. The person signs in and approves; the client exchanges the code.
+    // The person signs in and approves; the client exchanges the code.
     let callback = sign_in_and_approve(&pair.issuer, authorization_url.as_str()).await;
     assert!(callback.as_str().starts_with(REDIRECT_URI), "{callback}");
     oauth.handle_callback_url(callback.as_str()).await.unwrap();
-    let manager = oauth.into_authorization_manager().unwrap();
-    let (_, tokens) = manager.get_credentials().await.unwrap();
-    let tokens = serde_json::to_value(tokens.unwrap()).unwrap();
+    (oauth.into_authorization_manager().unwrap(), client_id)
+}
+
+async fn walk(pair: &Pair, identity: Identity) {
+    // 1. An unauthenticated connection attempt gets the 401 challenge.
+    let challenge = challenge(pair).await;
+
+    // 2-3. Discovery, registration, sign-in and approval, code exchange.
+    let (manager, client_id) = authorize(pair, &identity, challenge).await;
+    let first = manager.get_credentials().await.unwrap().1.unwrap();
+    let tokens = serde_json::to_value(first).unwrap();
     let first_access = tokens["access_token"].as_str().unwrap().to_owned();
     let first_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
 
