@@ -2,6 +2,7 @@
 //! redirect, and revokes the grant on `/account`. With `TEST_SCREENSHOTS=1` it saves
 //! the pages under `docs/screenshots/` for the README.
 
+use crate::federation::federated;
 use crate::flow::*;
 use crate::helpers::TestApp;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -104,6 +105,18 @@ impl Browser {
             .unwrap();
     }
 
+    /// Waits (up to 15 s) until the page has an element matching `css`.
+    async fn wait_for_element(&self, css: &str) {
+        for _ in 0..150 {
+            if self.client.find(Locator::Css(css)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = self.client.current_url().await.unwrap();
+        panic!("{url} never showed {css}");
+    }
+
     /// Waits (up to 15 s) until the page shows `expected`: a click returns before the
     /// navigation it starts has finished.
     async fn wait_for_text(&self, expected: &str) -> String {
@@ -150,6 +163,35 @@ async fn callback_server() -> u16 {
     port
 }
 
+/// An application on a loopback port and its authorization request: a public client
+/// registered for any loopback port (RFC 8252), its redirect page serving, and the
+/// `/authorize` URL (with `extra`) the browser starts from.
+async fn start_at_an_app(app: &TestApp, extra: &[(&str, &str)]) -> String {
+    let port = callback_server().await;
+    let (client_id, _) = create_client(
+        app,
+        AuthMethod::None,
+        &["http://127.0.0.1/callback"],
+        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        None,
+    )
+    .await;
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    authorize_url(app, &client_id, &Pkce::new(), extra)
+        .replace(&urlencode(REDIRECT), &urlencode(&redirect))
+}
+
+/// The browser ends at the application's page with a code, the state and mcp-authd's `iss`.
+async fn lands_at_the_app_with_a_code(browser: &Browser, app: &TestApp) {
+    browser.wait_for_text("Example app: signed in").await;
+    let landed = browser.client.current_url().await.unwrap();
+    assert_eq!(landed.path(), "/callback");
+    let params: BTreeMap<String, String> = landed.query_pairs().into_owned().collect();
+    assert_eq!(params["state"], "st4te");
+    assert_eq!(params["iss"], app.base_url);
+    assert_eq!(params["code"].len(), 43);
+}
+
 #[tokio::test]
 async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
@@ -172,24 +214,7 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
     })
     .await;
     create_user(&app, "alice").await;
-    let port = callback_server().await;
-    let (client_id, _) = create_client(
-        &app,
-        AuthMethod::None,
-        &["http://127.0.0.1/callback"],
-        &[GrantType::AuthorizationCode, GrantType::RefreshToken],
-        None,
-    )
-    .await;
-    let pkce = Pkce::new();
-    let redirect = format!("http://127.0.0.1:{port}/callback");
-    let url = authorize_url(
-        &app,
-        &client_id,
-        &pkce,
-        &[("scope", "notes:read notes:write")],
-    )
-    .replace(&urlencode(REDIRECT), &urlencode(&redirect));
+    let url = start_at_an_app(&app, &[("scope", "notes:read notes:write")]).await;
 
     browser.client.set_window_size(1100, 900).await.unwrap();
     browser.client.goto(&url).await.unwrap();
@@ -211,13 +236,7 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
     browser.client.set_window_size(1100, 900).await.unwrap();
     browser.click("button[value='approve']").await;
 
-    browser.wait_for_text("Example app: signed in").await;
-    let landed = browser.client.current_url().await.unwrap();
-    assert_eq!(landed.path(), "/callback");
-    let params: BTreeMap<String, String> = landed.query_pairs().into_owned().collect();
-    assert_eq!(params["state"], "st4te");
-    assert_eq!(params["iss"], app.base_url);
-    assert_eq!(params["code"].len(), 43);
+    lands_at_the_app_with_a_code(&browser, &app).await;
 
     browser.client.goto(&app.url("/account")).await.unwrap();
     let account = browser.wait_for_text("Connected applications").await;
@@ -251,4 +270,43 @@ async fn a_person_signs_in_approves_and_revokes_in_a_real_browser() {
 
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_person_signs_in_at_their_provider_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let Some(fed) = federated(|_, _| {}).await else {
+        return;
+    };
+    let app = &fed.app;
+    let url = start_at_an_app(app, &[]).await;
+    browser.client.goto(&url).await.unwrap();
+    browser.wait_for_text("Sign in with Acme SSO").await;
+    browser.click("a.provider[data-provider='corp']").await;
+
+    // The provider's own sign-in and consent pages.
+    browser.wait_for_element("input[name='login']").await;
+    browser.fill("login", "dana@acme.example").await;
+    browser.fill("password", "any password").await;
+    browser.click("button[type='submit']").await;
+    browser
+        .wait_for_element("input[name='prompt'][value='consent']")
+        .await;
+    browser.click("button[type='submit']").await;
+
+    // Back at mcp-authd: its consent page names the account, then the app gets its code.
+    let consent = browser.wait_for_text("Allow Test Client to access").await;
+    assert!(consent.contains("Acme SSO"), "{consent}");
+    browser.click("button[value='approve']").await;
+    lands_at_the_app_with_a_code(&browser, app).await;
+    let person = app
+        .state
+        .store
+        .find_federated_user("corp", "dana@acme.example")
+        .await
+        .unwrap();
+    assert!(person.is_some(), "the sign-in linked the person");
+    browser.close().await;
 }

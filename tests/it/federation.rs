@@ -4,8 +4,7 @@
 //! `TEST_REQUIRE_UPSTREAM` is set, as `.ci/run` does.
 
 use crate::flow::{
-    PASSWORD, Pkce, REDIRECT, authorize_url, create_user, hidden, location_params, public_client,
-    submit_consent,
+    PASSWORD, Pkce, approve_and_redeem, authorize_url, create_user, hidden, public_client,
 };
 use crate::helpers::{TestApp, binary, run_cli};
 use crate::upstream::{Upstream, UpstreamClient, browser, refuse_upstream, sign_in_upstream};
@@ -27,7 +26,7 @@ pub struct Federated {
 
 /// Starts the provider with mcp-authd's callback registered, then mcp-authd pointing at it;
 /// `adjust` may change the provider entry and the rest of the configuration.
-async fn federated(
+pub async fn federated(
     adjust: impl FnOnce(&mut IdentityProviderConfig, &mut Config),
 ) -> Option<Federated> {
     federated_at(Clock::system(), adjust).await
@@ -91,13 +90,13 @@ pub async fn provider_link_for(
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    provider_link_in(&page.text().await.unwrap())
+    provider_link_in(&page.text().await.unwrap(), "corp")
 }
 
-/// The `corp` link on a sign-in page.
-fn provider_link_in(html: &str) -> String {
-    let marker = r#"<a class="provider" data-provider="corp" href=""#;
-    let start = html.find(marker).expect("a link for the provider") + marker.len();
+/// The link for the provider `id` on a sign-in page.
+pub fn provider_link_in(html: &str, id: &str) -> String {
+    let marker = format!(r#"<a class="provider" data-provider="{id}" href=""#);
+    let start = html.find(&marker).expect("a link for the provider") + marker.len();
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].replace("&amp;", "&")
 }
@@ -136,39 +135,12 @@ pub async fn tokens_through_provider(
         .await
         .unwrap();
     let html = page.text().await.unwrap();
-    let link = provider_link_in(&html);
+    let link = provider_link_in(&html, "corp");
     let callback = sign_in_upstream(&http, &fed.upstream, &link, login).await;
     let signed_in = http.get(callback).send().await.unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let consent = http
-        .get(signed_in.headers()["location"].to_str().unwrap())
-        .send()
+    approve_and_redeem(app, &http, signed_in, client_id, &pkce)
         .await
-        .unwrap();
-    let consent_html = consent.text().await.unwrap();
-    let approved = http
-        .post(app.url("/consent"))
-        .form(&[
-            ("csrf", hidden(&consent_html, "csrf").unwrap()),
-            ("request", hidden(&consent_html, "request").unwrap()),
-            ("decision", "approve".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 303, "{consent_html}");
-    let params = location_params(&approved);
-    let (status, tokens) = app
-        .post_token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("code_verifier", &pkce.verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-        ])
-        .await;
-    assert_eq!(status, 200, "{tokens}");
-    tokens
+        .1
 }
 
 pub fn jwt_payload(token: &str) -> Value {
@@ -199,30 +171,12 @@ async fn a_person_signs_in_at_their_provider_consents_and_gets_a_token_with_thei
         url::form_urlencoded::byte_serialize(fed.upstream.issuer.as_bytes()).collect::<String>()
     )));
     let signed_in = app.http.get(&callback).send().await.unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let consent = app
-        .http
-        .get(signed_in.headers()["location"].to_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let consent_html = consent.text().await.unwrap();
+    let (consent_html, tokens) =
+        approve_and_redeem(app, &app.http, signed_in, &client_id, &pkce).await;
     assert!(
         consent_html.contains("with <strong>Acme SSO</strong>"),
         "the consent page says which account: {consent_html}"
     );
-    let approved = submit_consent(app, &consent_html, "approve").await;
-    let params = location_params(&approved);
-    let (status, tokens) = app
-        .post_token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("code_verifier", &pkce.verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-        ])
-        .await;
-    assert_eq!(status, 200, "{tokens}");
 
     // The person is linked, named after their verified email, with what the provider said.
     let person = app

@@ -166,6 +166,16 @@ pub async fn submit_consent(
     consent_html: &str,
     decision: &str,
 ) -> reqwest::Response {
+    submit_consent_in(app, &app.http, consent_html, decision).await
+}
+
+/// [`submit_consent`] from the browser `http`.
+pub async fn submit_consent_in(
+    app: &TestApp,
+    http: &reqwest::Client,
+    consent_html: &str,
+    decision: &str,
+) -> reqwest::Response {
     let form = [
         (
             "csrf",
@@ -177,8 +187,7 @@ pub async fn submit_consent(
         ),
         ("decision", decision.to_owned()),
     ];
-    app.http
-        .post(app.url("/consent"))
+    http.post(app.url("/consent"))
         .form(&form)
         .send()
         .await
@@ -237,10 +246,15 @@ pub async fn tokens_for(
 ) -> serde_json::Value {
     let pkce = Pkce::new();
     let params = authorize(app, client_id, &pkce, username, extra).await;
+    redeem(app, client_id, &pkce, &params["code"]).await
+}
+
+/// The token response for `code`, issued to public `client_id` for [`REDIRECT`]; it must succeed.
+pub async fn redeem(app: &TestApp, client_id: &str, pkce: &Pkce, code: &str) -> serde_json::Value {
     let (status, body) = app
         .post_token(&[
             ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
+            ("code", code),
             ("code_verifier", &pkce.verifier),
             ("redirect_uri", REDIRECT),
             ("client_id", client_id),
@@ -248,4 +262,32 @@ pub async fn tokens_for(
         .await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// In the browser `http`, after a sign-in that answered `signed_in` (a 303 to the consent
+/// page): approves, and redeems the code. Returns the consent page and the token response.
+pub async fn approve_and_redeem(
+    app: &TestApp,
+    http: &reqwest::Client,
+    signed_in: reqwest::Response,
+    client_id: &str,
+    pkce: &Pkce,
+) -> (String, serde_json::Value) {
+    assert_eq!(
+        signed_in.status(),
+        303,
+        "a sign-in ends in a redirect to consent"
+    );
+    let location = signed_in.headers()["location"].to_str().unwrap();
+    let consent_url = url::Url::parse(&app.base_url)
+        .unwrap()
+        .join(location)
+        .unwrap();
+    let consent = http.get(consent_url).send().await.unwrap();
+    let consent_html = consent.text().await.unwrap();
+    let approved = submit_consent_in(app, http, &consent_html, "approve").await;
+    assert_eq!(approved.status(), 303, "{consent_html}");
+    let params = location_params(&approved);
+    let tokens = redeem(app, client_id, pkce, &params["code"]).await;
+    (consent_html, tokens)
 }

@@ -1,8 +1,8 @@
 //! Signing in with `kind = "github"` against a small stand-in for GitHub's three endpoints
 //! (GitHub itself cannot be reached here): authorize, token, and the user and emails APIs.
 
-use crate::federation::{jwt_payload, provider_config};
-use crate::flow::{Pkce, REDIRECT, authorize_url, hidden, location_params, public_client};
+use crate::federation::{jwt_payload, provider_config, provider_link_in};
+use crate::flow::{Pkce, approve_and_redeem, authorize_url, public_client};
 use crate::helpers::TestApp;
 use crate::upstream::browser;
 use axum::extract::{Form, Query, State};
@@ -115,14 +115,7 @@ async fn a_person_signs_in_with_github_by_numeric_id_and_verified_primary_email(
         .text()
         .await
         .unwrap();
-    let marker = r#"<a class="provider" data-provider="github" href=""#;
-    let start = html.find(marker).expect("a GitHub link") + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    let link = app.url(
-        &html[start..end]
-            .replace("&amp;", "&")
-            .replace(&app.base_url, ""),
-    );
+    let link = provider_link_in(&html, "github");
     let out = http.get(&link).send().await.unwrap();
     assert_eq!(out.status(), 303);
     let at_github = out.headers()["location"].to_str().unwrap().to_owned();
@@ -138,45 +131,11 @@ async fn a_person_signs_in_with_github_by_numeric_id_and_verified_primary_email(
     let back = http.get(&at_github).send().await.unwrap();
     let callback = back.headers()["location"].to_str().unwrap().to_owned();
     let signed_in = http.get(&callback).send().await.unwrap();
-    assert_eq!(
-        signed_in.status(),
-        303,
-        "{}",
-        signed_in.text().await.unwrap()
-    );
-    let consent = http
-        .get(signed_in.headers()["location"].to_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (consent, tokens) = approve_and_redeem(&app, &http, signed_in, &client_id, &pkce).await;
     assert!(
         consent.contains("with <strong>GitHub</strong>"),
         "{consent}"
     );
-    let approved = http
-        .post(app.url("/consent"))
-        .form(&[
-            ("csrf", hidden(&consent, "csrf").unwrap()),
-            ("request", hidden(&consent, "request").unwrap()),
-            ("decision", "approve".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let params = location_params(&approved);
-    let (status, tokens) = app
-        .post_token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("code_verifier", &pkce.verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &client_id),
-        ])
-        .await;
-    assert_eq!(status, 200, "{tokens}");
     let person = app
         .state
         .store
