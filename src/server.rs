@@ -41,16 +41,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// Serves requests on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish (for at most `http.shutdown_timeout`). While it serves, the revoked access-token
 /// ids are re-read every [`revoked::REFRESH_INTERVAL`], which keeps introspection off the
-/// database.
+/// database, and the clients' change counter is polled so client lookups come from memory.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let revocations = state.revoked.spawn_refresher(revoked::REFRESH_INTERVAL);
+    let clients = state.clients.spawn_refresher();
     let app = http::router(state.clone());
     let served = http::listener::serve(state, listener, app, shutdown).await;
     revocations.abort();
+    clients.abort();
     served
 }
 

@@ -1,6 +1,7 @@
 //! `AppState`: what every request handler shares, built once by `server::build_state`.
 
 use crate::app::audit::{self, AuditEvent};
+use crate::app::clients::cache::{self, ClientCache};
 use crate::app::clients::cimd::CimdFetcher;
 use crate::app::clients::single_flight::SingleFlight;
 use crate::app::federation::Providers;
@@ -62,6 +63,8 @@ pub struct App {
     pub cimd: CimdFetcher,
     /// Document lookups in flight, so concurrent requests for one document share a fetch.
     pub cimd_lookups: SingleFlight<Result<Option<Client>, OAuthError>>,
+    /// Stored clients, kept in memory with bounded staleness.
+    pub clients: ClientCache,
     /// Revoked access-token ids, mirrored in memory with bounded staleness.
     pub revoked: RevokedTokens,
     /// People and clients as introspection sees them, remembered briefly.
@@ -122,6 +125,7 @@ impl AppState {
         let cimd = CimdFetcher::new(&config.cimd)?;
         let providers = Providers::new(&config.identity_providers)?;
         let revoked = RevokedTokens::new(store.clone(), clock.clone(), revoked::DEFAULT_CAPACITY);
+        let clients = ClientCache::new(store.clone(), cache::DEFAULT_CAPACITY);
         let principals = Principals::new(store.clone(), principals::DEFAULT_CAPACITY);
         Ok(Self(Arc::new(App {
             config,
@@ -134,6 +138,7 @@ impl AppState {
             login_ip_limiter,
             cimd,
             cimd_lookups: SingleFlight::default(),
+            clients,
             revoked,
             principals,
             token_limiter,

@@ -8,6 +8,7 @@ use super::{
 use crate::oauth::client::{
     AuthMethod, Client, ClientKeys, ClientSettings, ClientSource, GrantType,
 };
+use std::sync::atomic::Ordering;
 
 /// How a source is written in the `clients.source` column.
 impl ClientSource {
@@ -246,6 +247,7 @@ impl Store {
         .await
         .map(|r| r.rows_affected())
         })?;
+        self.note_client_change();
         if done == 0 {
             return Err(StoreError::Conflict("a client with this id"));
         }
@@ -313,6 +315,7 @@ impl Store {
         .bind(&jwks_uri)
         .execute(pool).await.map(|r| r.rows_affected())
         })?;
+        self.note_client_change();
         found(done, "client")?;
         self.find_client(id)
             .await?
@@ -348,6 +351,9 @@ impl Store {
         .await
         .map(|r| r.rows_affected())
         })?;
+        if deleted > 0 {
+            self.note_client_change();
+        }
         Ok(deleted)
     }
 
@@ -363,6 +369,29 @@ impl Store {
                 .await?
                 .rows_affected()
         });
+        self.note_client_change();
         found(done, "client")
+    }
+
+    /// How many client changes this process has committed (the hourly "last used" mark
+    /// aside). The client cache compares it on every lookup, so a change made here is never
+    /// answered from memory; changes by other processes show in [`Store::clients_version`].
+    pub fn local_client_changes(&self) -> u64 {
+        self.client_writes.load(Ordering::Acquire)
+    }
+
+    /// Called after a client change commits.
+    pub(super) fn note_client_change(&self) {
+        self.client_writes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The counter every change to a client bumps, whichever process made it (migration
+    /// 0012's triggers): polled by each instance's client cache.
+    pub async fn clients_version(&self) -> StoreResult<i64> {
+        Ok(read_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM cache_versions WHERE name = 'clients'"
+        )
+        .fetch_one(pool)
+        .await)?)
     }
 }

@@ -36,6 +36,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// How long a statement waits for a locked SQLite file or a free PostgreSQL connection, and
@@ -114,6 +115,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// Client changes this process has committed, for the in-memory client cache.
+    client_writes: Arc<AtomicU64>,
 }
 
 #[derive(Clone)]
@@ -231,6 +234,7 @@ impl Store {
             })?;
         Ok(Self {
             backend: Backend::Postgres(pool),
+            client_writes: Arc::default(),
         })
     }
 
@@ -264,6 +268,7 @@ impl Store {
             .await
             .map_err(open_error)?;
         Ok(Self {
+            client_writes: Arc::default(),
             backend: Backend::Sqlite {
                 writer: Arc::new(writer),
                 reader: Arc::new(reader),

@@ -168,6 +168,7 @@ impl Store {
                 .await?;
             counts
         });
+        self.note_client_change();
         Ok(counts)
     }
 }

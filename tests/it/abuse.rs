@@ -101,15 +101,7 @@ async fn token_mode_registers_machine_clients_only_when_allowed() {
 #[tokio::test]
 async fn client_credentials_needs_a_configured_or_bound_resource() {
     let app = TestApp::spawn().await; // open-resource mode
-    let (id, secret) = create_client(
-        &app,
-        AuthMethod::ClientSecretBasic,
-        &[],
-        &[GrantType::ClientCredentials],
-        None,
-    )
-    .await;
-    let secret = secret.unwrap();
+    let (id, secret) = machine_client(&app, AuthMethod::ClientSecretBasic).await;
     let cc = [("grant_type", "client_credentials")];
     let (status, body) = token_from(&app, "127.0.0.1", &cc, Some((&id, &secret))).await;
     assert_eq!(
@@ -164,15 +156,7 @@ async fn a_flood_of_random_client_ids_stops_neither_another_address_nor_the_real
         c.tokens.max_failures = 3;
     })
     .await;
-    let (id, secret) = create_client(
-        &app,
-        AuthMethod::ClientSecretBasic,
-        &[],
-        &[GrantType::ClientCredentials],
-        None,
-    )
-    .await;
-    let secret = secret.unwrap();
+    let (id, secret) = machine_client(&app, AuthMethod::ClientSecretBasic).await;
     app.state
         .store
         .update_client(
@@ -634,15 +618,7 @@ async fn registration_refuses_what_phishes() {
 #[tokio::test]
 async fn credentials_in_the_url_or_two_authorization_headers_are_invalid_requests() {
     let app = TestApp::spawn().await;
-    let (id, secret) = create_client(
-        &app,
-        AuthMethod::ClientSecretPost,
-        &[],
-        &[GrantType::ClientCredentials],
-        None,
-    )
-    .await;
-    let secret = secret.unwrap();
+    let (id, secret) = machine_client(&app, AuthMethod::ClientSecretPost).await;
     for path in ["/token", "/introspect", "/revoke"] {
         let response = app
             .http

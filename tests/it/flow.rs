@@ -88,6 +88,14 @@ pub async fn public_client(app: &TestApp) -> String {
     .0
 }
 
+/// A confidential `client_credentials` client authenticating with `auth_method`: its id
+/// and secret.
+pub async fn machine_client(app: &TestApp, auth_method: AuthMethod) -> (String, String) {
+    let (id, secret) =
+        create_client(app, auth_method, &[], &[GrantType::ClientCredentials], None).await;
+    (id, secret.expect("a confidential client has a secret"))
+}
+
 /// The `/authorize` URL for a client with the usual parameters plus `extra`.
 pub fn authorize_url(
     app: &TestApp,

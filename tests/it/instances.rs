@@ -5,8 +5,11 @@ use crate::flow::*;
 use crate::helpers::TestApp;
 use mcp_authd::config::Config;
 use mcp_authd::oauth::audiences::ResourceConfig;
+use mcp_authd::oauth::client::AuthMethod;
+use mcp_authd::store::ClientUpdate;
 use mcp_authd::support::clock::Clock;
 use mcp_authd::support::secret::Secret;
+use mcp_authd::tokens::opaque;
 
 const NOTES: &str = "https://notes.example/mcp";
 const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -138,4 +141,53 @@ async fn a_whole_authorization_may_hop_between_instances_at_every_step() {
         .verify(at_b["access_token"].as_str().unwrap(), a.state.clock.now())
         .expect("B's token verifies at A");
     assert_eq!(claims.aud, NOTES);
+}
+
+/// A client_credentials request at `app` with `id` and `secret` in the form: the status.
+async fn machine_token(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.post_token(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", id),
+        ("client_secret", secret),
+    ])
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn a_client_changed_on_one_instance_is_dropped_from_every_instances_memory() {
+    let (a, b) = two_instances().await;
+    let (id, secret) = machine_client(&a, AuthMethod::ClientSecretPost).await;
+    a.state.clients.refresh().await.unwrap();
+    assert_eq!(machine_token(&a, &id, &secret).await, 200);
+    assert!(
+        a.state.clients.get(&id).is_ok(),
+        "a's lookups of this client now come from memory"
+    );
+
+    // b rotates the secret: a drops its copy at its next read of the change counter
+    // (the background task does this every 250 ms; here it is called to be deterministic).
+    let rotated = opaque::new_secret();
+    let update = ClientUpdate {
+        secret_hash: Some(Some(opaque::hash(&rotated))),
+        ..ClientUpdate::default()
+    };
+    b.state
+        .store
+        .update_client(&id, update, b.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(machine_token(&b, &id, &secret).await, 401);
+    a.state.clients.refresh().await.unwrap();
+    assert!(a.state.clients.get(&id).is_err(), "dropped from a's memory");
+    assert_eq!(machine_token(&a, &id, &secret).await, 401);
+    assert_eq!(machine_token(&a, &id, &rotated).await, 200);
+
+    // A change made on a itself is seen there at once, before any poll.
+    a.state
+        .store
+        .delete_client(&id, a.state.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(machine_token(&a, &id, &rotated).await, 401);
 }

@@ -166,15 +166,7 @@ async fn flag_resource_server(app: &TestApp, id: &str) {
 
 /// A confidential client_credentials client (client_secret_post) and a token it obtained.
 async fn client_credentials_token(app: &TestApp) -> (String, String, String) {
-    let (id, secret) = create_client(
-        app,
-        AuthMethod::ClientSecretPost,
-        &[],
-        &[GrantType::ClientCredentials],
-        None,
-    )
-    .await;
-    let secret = secret.unwrap();
+    let (id, secret) = machine_client(app, AuthMethod::ClientSecretPost).await;
     let (status, body) = token_request(
         app,
         &[("grant_type", "client_credentials")],

@@ -2436,3 +2436,75 @@ async fn upstream_tokens_are_replaced_forgotten_only_when_unchanged_and_die_with
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn every_client_change_but_the_used_mark_moves_the_change_counter_seen_by_every_process() {
+    let db = TestDb::new().await;
+    let here = db.store().await;
+    // Another instance, or the CLI, on the same database.
+    let elsewhere = db.store().await;
+    client(&here, "c1").await;
+    client(&here, "c2").await;
+    client(&here, "c3").await;
+    let version = here.clients_version().await.unwrap();
+    let local = here.local_client_changes();
+
+    here.mark_client_used("c1", NOW + 1).await.unwrap();
+    assert_eq!(
+        here.clients_version().await.unwrap(),
+        version,
+        "the used mark is no change"
+    );
+    assert_eq!(here.local_client_changes(), local);
+
+    let renamed = ClientUpdate {
+        settings: Some(ClientSettings {
+            name: "Renamed".into(),
+            ..settings()
+        }),
+        ..ClientUpdate::default()
+    };
+    elsewhere
+        .update_client("c1", renamed, NOW + 2)
+        .await
+        .unwrap();
+    let after_update = here.clients_version().await.unwrap();
+    assert!(
+        after_update > version,
+        "another process's update shows in the counter"
+    );
+    assert_eq!(
+        here.local_client_changes(),
+        local,
+        "and is not counted as this process's"
+    );
+    assert!(elsewhere.local_client_changes() > 0);
+
+    here.revoke_client_tokens("c1", NOW + 3).await.unwrap();
+    let after_revocation = elsewhere.clients_version().await.unwrap();
+    assert!(after_revocation > after_update);
+    here.delete_client("c2", NOW + 4).await.unwrap();
+    let after_delete = elsewhere.clients_version().await.unwrap();
+    assert!(after_delete > after_revocation);
+    assert_eq!(here.local_client_changes(), local + 2);
+
+    let document = NewClient {
+        id: "https://app.example/client.json".into(),
+        ..new_client("", ClientSource::Cimd)
+    };
+    here.upsert_cimd_client(document.clone(), NOW + 5)
+        .await
+        .unwrap();
+    here.upsert_cimd_client(document, NOW + 6).await.unwrap();
+    assert!(
+        elsewhere.clients_version().await.unwrap() > after_delete,
+        "refreshing a document's copy is a change"
+    );
+    let before_sweep = here.local_client_changes();
+    assert_eq!(here.delete_unused_clients(NOW + 100).await.unwrap(), 1);
+    assert_eq!(
+        here.local_client_changes(),
+        before_sweep + 1,
+        "the sweep is a change"
+    );
+}

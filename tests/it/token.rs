@@ -510,15 +510,7 @@ async fn a_disabled_person_or_a_revoked_grant_ends_refresh() {
 #[tokio::test]
 async fn client_credentials_for_confidential_clients() {
     let app = app().await;
-    let (id, secret) = create_client(
-        &app,
-        AuthMethod::ClientSecretBasic,
-        &[],
-        &[GrantType::ClientCredentials],
-        None,
-    )
-    .await;
-    let secret = secret.unwrap();
+    let (id, secret) = machine_client(&app, AuthMethod::ClientSecretBasic).await;
     let (status, body, headers) = token(
         &app,
         &[

@@ -2,6 +2,7 @@
 
 pub mod assertion;
 pub mod authenticate;
+pub mod cache;
 pub mod cimd;
 pub mod single_flight;
 
@@ -51,16 +52,26 @@ pub async fn resolve_client(
 
 /// The stored client with this id, never fetching anything: what `/introspect` and
 /// `/revoke` use, since a client can only hold tokens once it is stored. A document client
-/// stays unusable while documents are turned off.
+/// stays unusable while documents are turned off. From memory while the client cache is
+/// fresh ([`cache`]); unknown ids always ask the database.
 pub async fn stored_client(
     state: &AppState,
     client_id: &str,
 ) -> Result<Option<Client>, OAuthError> {
-    let stored = state
-        .store
-        .find_client(client_id)
-        .await
-        .map_err(|e| store_failure(&e))?;
+    let stored = match state.clients.get(client_id) {
+        Ok(client) => Some(client),
+        Err(ticket) => {
+            let stored = state
+                .store
+                .find_client(client_id)
+                .await
+                .map_err(|e| store_failure(&e))?;
+            if let Some(client) = &stored {
+                state.clients.keep(ticket, client);
+            }
+            stored
+        }
+    };
     Ok(stored.filter(|c| state.config.cimd.enabled || c.source != ClientSource::Cimd))
 }
 

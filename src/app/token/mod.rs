@@ -81,7 +81,9 @@ pub async fn record_use(state: &AppState, client: &Client, now: i64) -> Result<(
     if recently_marked {
         return Ok(());
     }
-    state.store.mark_client_used(&client.id, now).await
+    state.store.mark_client_used(&client.id, now).await?;
+    state.clients.note_used(&client.id, now);
+    Ok(())
 }
 
 /// Seconds between refreshes of a client's "last used" mark.
