@@ -123,7 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir.clone(),
     };
     let config = config::load(&overrides, env)?;
-    crate::support::telemetry::init(config.log.format, &config.log.level);
+    let _log_writer = crate::support::telemetry::init(config.log.format, &config.log.level);
     let out = Output::new(cli.json);
     match cli.command {
         Command::Serve(_) => server::run(config).await,

@@ -1,6 +1,13 @@
 //! Log output: human-readable or JSON lines on stderr, so stdout stays clean for `--json`.
+//! Lines are formatted on the request's thread and written by one background thread, so no
+//! request waits for a write to stderr (a pipe to a slow log collector included).
 
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+
+/// Lines queued for the writer thread at most; past that a request waits rather than a line
+/// being lost.
+const QUEUED_LINES: usize = 65_536;
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -12,17 +19,25 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber at `level` (`log.level`), which `RUST_LOG` overrides.
-pub fn init(format: LogFormat, level: &str) {
+/// Installs the global subscriber at `level` (`log.level`), which `RUST_LOG` overrides. Keep
+/// the returned guard until the process ends: dropping it writes out the queued lines.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init(format: LogFormat, level: &str) -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("mcp-authd-log")
+        .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second init (tests, or the CLI after a failed config load) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    guard
 }
