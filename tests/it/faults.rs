@@ -4,7 +4,7 @@
 //! file from two processes. Each test is bounded in time and uses loopback only.
 //! `FAULT_ROUNDS` (default 1) repeats the crash test; `scripts/faults.sh` runs more rounds.
 
-use crate::flow::{PASSWORD, Pkce, REDIRECT};
+use crate::flow::{PASSWORD, Pkce, REDIRECT, authorize_url};
 use crate::helpers::{TestApp, TestDb, test_config};
 use mcp_authd::oauth::client::ClientSource;
 use mcp_authd::oauth::client::{AuthMethod, ClientSettings, GrantType};
@@ -762,9 +762,11 @@ async fn postgres_going_away_or_stalling_fails_fast_with_503_and_service_resumes
         (503, Some("temporarily_unavailable"))
     );
     assert!(took < Duration::from_secs(7), "no hang: {took:?}");
+    // A whole authorization request (the client itself may still come from memory, but the
+    // person's session and the pending request need the database).
     let page = app
         .http
-        .get(app.url(&format!("/authorize?response_type=code&client_id={client}")))
+        .get(authorize_url(&app, &client, &Pkce::new(), &[]))
         .send()
         .await
         .unwrap();

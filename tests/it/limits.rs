@@ -154,8 +154,16 @@ async fn two_thousand_anonymous_authorize_gets_store_little_and_are_limited_per_
     let elsewhere = from("203.0.113.9").send().await.unwrap();
     assert_eq!(elsewhere.status(), 200, "another network is not affected");
 
+    // 30 pending requests, nothing for the 1,970 refused (storing those would take about
+    // 1 MB). PostgreSQL extends a table by up to 20 pages per waiting inserter when inserts
+    // race, so its file sizes vary by a few hundred KiB with the timing; SQLite's do not.
     let grown = database_bytes(&app).await.saturating_sub(before);
-    assert!(grown < 256 * 1024, "the database grew by {grown} bytes");
+    let bound = if app.db.url.starts_with("postgres") {
+        512
+    } else {
+        256
+    } * 1024;
+    assert!(grown < bound, "the database grew by {grown} bytes");
 
     clock.advance(601);
     let swept = mcp_authd::app::sweeps::sweep_expired(&app.state)
