@@ -73,7 +73,9 @@ mkdir -p "$WORK/data"
 
 # --- seed --------------------------------------------------------------------------------
 say "seeding clients"
-CC_JSON=$("${A[@]}" clients create --name bench --grant-type client_credentials --json 2>/dev/null)
+# client_credentials needs an MCP server to be for: bound here (open-resource mode).
+CC_JSON=$("${A[@]}" clients create --name bench --grant-type client_credentials \
+  --resource http://127.0.0.1:9999/mcp --json 2>/dev/null)
 CC_ID=$(printf '%s' "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_id"])')
 CC_SECRET=$(printf '%s' "$CC_JSON" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 CC_BASIC=$(printf '%s:%s' "$CC_ID" "$CC_SECRET" | base64 -w0)
