@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Seeds the code and refresh flows for bench/load.sh over plain HTTP (stdlib only).
 
-usage: seed_flows.py ISSUER CLIENT_ID USERNAME PASSWORD N_REFRESH OUT_DIR
+usage: seed_flows.py ISSUER CLIENT_ID REDIRECT_URI USERNAME PASSWORD N_REFRESH OUT_DIR
 
 Signs in once through /authorize + /login + consent (as a browser would), so the consent is
-remembered; then runs N_REFRESH more authorizations + code exchanges and writes:
+remembered (the client must redirect to https: consent for a public client redirecting to
+loopback is never remembered); then runs N_REFRESH more authorizations + code exchanges and writes:
   OUT_DIR/refresh_tokens  one refresh token a line
   OUT_DIR/flow.env        COOKIE, AUTH_QUERY, VERIFIER, REDIRECT_URI_ENC for code-flow.lua
 """
@@ -16,12 +17,11 @@ import re
 import sys
 import urllib.parse
 
-issuer, client_id, username, password, n_refresh, out_dir = sys.argv[1:7]
+issuer, client_id, REDIRECT, username, password, n_refresh, out_dir = sys.argv[1:8]
 n_refresh = int(n_refresh)
 u = urllib.parse.urlsplit(issuer)
 conn = http.client.HTTPConnection(u.hostname, u.port)
 cookies = {}
-REDIRECT = "http://127.0.0.1:9999/callback"
 verifier = base64.urlsafe_b64encode(b"bench-verifier-" + b"0" * 40).decode().rstrip("=")
 challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 query = urllib.parse.urlencode(

@@ -1,7 +1,10 @@
--- Authorization-code flow with a remembered consent: GET /authorize (session cookie) answers
+-- Authorization-code flow with a remembered consent (a public client redirecting to https,
+-- where consent may be remembered): GET /authorize with the session cookie answers
 -- 302 with a code; the next request on the thread exchanges it at POST /token (PKCE).
 -- Half the requests are authorizations, half are code exchanges.
+dofile(os.getenv("BENCH_LUA") .. "/tally.lua")
 function init(args)
+  unexpected = 0
   codes = {}
   client_id = os.getenv("CLIENT_ID")
   cookie = os.getenv("COOKIE")
@@ -20,8 +23,10 @@ function request()
 end
 function response(status, headers, body)
   local loc = headers["location"] or headers["Location"]
-  if loc then
-    local c = loc:match("[?&]code=([^&]+)")
-    if c then table.insert(codes, c) end
+  local c = loc and loc:match("[?&]code=([^&]+)")
+  if c then
+    table.insert(codes, c)
+  elseif status ~= 200 then
+    unexpected = unexpected + 1
   end
 end

@@ -34,7 +34,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::Uri;
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower::ServiceExt;
 use tower_http::timeout::TimeoutLayer;
@@ -111,10 +111,10 @@ fn routes(state: AppState) -> Router {
             Router::new()
                 .route("/token", post(token::token))
                 .route("/jwks.json", get(jwks::jwks))
-                .layer(cors::layer()),
+                .layer(from_fn(cors::cors)),
         )
-        .merge(metadata::routes(&state.config).layer(cors::layer()))
-        .merge(register::routes(max_body).layer(cors::layer()))
+        .merge(metadata::routes(&state.config).layer(from_fn(cors::cors)))
+        .merge(register::routes(max_body).layer(from_fn(cors::cors)))
         .merge(
             Router::new()
                 .route("/introspect", post(introspect::introspect))
@@ -123,7 +123,7 @@ fn routes(state: AppState) -> Router {
                     "/userinfo",
                     get(userinfo::userinfo).post(userinfo::userinfo),
                 )
-                .layer(cors::layer()),
+                .layer(from_fn(cors::cors)),
         )
         .merge(metrics)
         .layer(DefaultBodyLimit::max(max_body))

@@ -1,7 +1,10 @@
 //! Authorization codes: stored hashed, redeemed at most once.
 
-use super::refresh_tokens::{INSERT_REFRESH, bind_new_refresh};
-use super::{NewRefreshToken, Store, StoreResult, read_pool, transaction, write_pool};
+use super::group_commit::GroupWrite;
+use super::refresh_tokens::{INSERT_REFRESH, INSERT_REFRESH_COLUMNS, bind_new_refresh};
+use super::{Backend, NewRefreshToken, Store, StoreResult, read_pool, transaction, write_pool};
+use sqlx::sqlite::SqliteConnection;
+use std::collections::HashSet;
 
 /// A code about to be stored, with everything the token endpoint must check it against.
 #[derive(Clone, Debug)]
@@ -119,6 +122,17 @@ impl Store {
         redemption: &CodeRedemption,
         now: i64,
     ) -> StoreResult<bool> {
+        if let Backend::Sqlite { redemptions, .. } = &self.backend {
+            // Queued with the redemptions of concurrent requests and applied as one
+            // transaction on the one writer (see `group_commit`).
+            let queued = QueuedRedemption {
+                code_hash: code.code_hash.clone(),
+                grant_id: code.grant_id.clone(),
+                redemption: redemption.clone(),
+                now,
+            };
+            return redemptions.apply(queued).await;
+        }
         let family_id = redemption.refresh_token.as_ref().map(|t| &t.family_id);
         let redeemed = transaction!(self, |tx| {
             let consumed = sqlx::query(
@@ -162,5 +176,87 @@ impl Store {
             .bind(code_hash)
             .fetch_optional(pool)
             .await)?)
+    }
+}
+
+/// A redemption waiting for SQLite's group commit: the code, its grant, what it buys.
+pub(super) struct QueuedRedemption {
+    code_hash: String,
+    grant_id: Option<String>,
+    redemption: CodeRedemption,
+    now: i64,
+}
+
+impl GroupWrite for QueuedRedemption {
+    fn key(&self) -> &str {
+        &self.code_hash
+    }
+
+    /// In one transaction: consumes every code still unused and unexpired at its own `now`,
+    /// stores the refresh families the consumed ones bought, and touches their grants.
+    async fn apply_all(
+        connection: &mut SqliteConnection,
+        queued: &[Self],
+    ) -> sqlx::Result<Vec<bool>> {
+        let mut tx = sqlx::Connection::begin_with(connection, "BEGIN IMMEDIATE").await?;
+        let consume = format!(
+            "UPDATE authorization_codes SET consumed_at = redeemed.column2, \
+             family_id = redeemed.column3, access_jti = redeemed.column4 \
+             FROM (VALUES {}) AS redeemed \
+             WHERE authorization_codes.code_hash = redeemed.column1 \
+             AND consumed_at IS NULL AND expires_at > redeemed.column2 \
+             RETURNING authorization_codes.code_hash",
+            super::values(queued.len(), 4)
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&consume);
+        for q in queued {
+            let family_id = q.redemption.refresh_token.as_ref().map(|t| &t.family_id);
+            query = query
+                .bind(&q.code_hash)
+                .bind(q.now)
+                .bind(family_id)
+                .bind(&q.redemption.access_jti);
+        }
+        let consumed: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        let won: Vec<&Self> = queued
+            .iter()
+            .filter(|q| consumed.contains(&q.code_hash))
+            .collect();
+        let families: Vec<&NewRefreshToken> = won
+            .iter()
+            .filter_map(|q| q.redemption.refresh_token.as_ref())
+            .collect();
+        if !families.is_empty() {
+            let insert = format!(
+                "{INSERT_REFRESH_COLUMNS} VALUES {}",
+                super::values(families.len(), 14)
+            );
+            let mut query = sqlx::query(&insert);
+            for token in families {
+                query = bind_new_refresh!(query, token);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let touched: Vec<(&String, i64)> = won
+            .iter()
+            .filter_map(|q| q.grant_id.as_ref().map(|g| (g, q.now)))
+            .collect();
+        if !touched.is_empty() {
+            let touch = format!(
+                "UPDATE grants SET last_used_at = used.column2 FROM (VALUES {}) AS used \
+                 WHERE grants.id = used.column1",
+                super::values(touched.len(), 2)
+            );
+            let mut query = sqlx::query(&touch);
+            for (grant_id, now) in touched {
+                query = query.bind(grant_id).bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(queued
+            .iter()
+            .map(|q| consumed.contains(&q.code_hash))
+            .collect())
     }
 }

@@ -6,6 +6,7 @@ mod clients;
 mod codes;
 mod federation;
 mod grants;
+mod group_commit;
 mod ops;
 mod refresh_tokens;
 mod revocations;
@@ -29,6 +30,7 @@ pub use upstream_tokens::UpstreamTokens;
 pub use users::{Profile, User};
 
 use crate::support::secret::{Secret, redact_database_url};
+use group_commit::GroupCommit;
 use sqlite_connections::SqliteConnections;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -68,6 +70,9 @@ pub enum StoreError {
     /// Any other database error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A database error that failed a whole group-committed batch, shared by its callers.
+    #[error("database error: {0}")]
+    Batch(Arc<sqlx::Error>),
 }
 
 impl StoreError {
@@ -86,25 +91,33 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StoreError::Connect(_) => true,
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_),
-            ) => true,
-            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
-                matches!(
-                    code.as_ref(),
-                    // PostgreSQL: statement or lock timeout, shutdown, cannot connect now,
-                    // too many connections, any connection exception.
-                    "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "53300"
-                    // SQLite: busy, locked, busy snapshot (after the busy timeout).
-                    | "5" | "6" | "517" | "261" | "262"
-                ) || code.starts_with("08")
-            }),
+            StoreError::Database(error) => unavailable(error),
+            StoreError::Batch(error) => unavailable(error),
             _ => false,
         }
+    }
+}
+
+/// Whether a database error means the database is unreachable, restarting, overloaded or
+/// stalled, rather than refusing the operation.
+fn unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            matches!(
+                code.as_ref(),
+                // PostgreSQL: statement or lock timeout, shutdown, cannot connect now,
+                // too many connections, any connection exception.
+                "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "53300"
+                // SQLite: busy, locked, busy snapshot (after the busy timeout).
+                | "5" | "6" | "517" | "261" | "262"
+            ) || code.starts_with("08")
+        }),
+        _ => false,
     }
 }
 
@@ -127,6 +140,10 @@ enum Backend {
     Sqlite {
         writer: Arc<SqliteConnections>,
         reader: Arc<SqliteConnections>,
+        /// Refresh-token rotations, group-committed on `writer`.
+        rotations: Arc<GroupCommit<NewRefreshToken>>,
+        /// Code redemptions, group-committed on `writer`.
+        redemptions: Arc<GroupCommit<codes::QueuedRedemption>>,
     },
 }
 
@@ -267,10 +284,13 @@ impl Store {
         let reader = SqliteConnections::open(&options, 4)
             .await
             .map_err(open_error)?;
+        let writer = Arc::new(writer);
         Ok(Self {
             client_writes: Arc::default(),
             backend: Backend::Sqlite {
-                writer: Arc::new(writer),
+                rotations: Arc::new(GroupCommit::start(Arc::clone(&writer))),
+                redemptions: Arc::new(GroupCommit::start(Arc::clone(&writer))),
+                writer,
                 reader: Arc::new(reader),
             },
         })
@@ -327,12 +347,18 @@ impl Store {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Postgres(pool) => pool.close().await,
-            Backend::Sqlite { writer, reader } => {
+            Backend::Sqlite { writer, reader, .. } => {
                 reader.close().await;
                 writer.close().await;
             }
         }
     }
+}
+
+/// SQLite `VALUES` rows of `columns` placeholders each, for a batch of `rows`.
+fn values(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
 }
 
 /// Decodes a JSON array of strings stored in a text column.

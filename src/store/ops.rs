@@ -18,7 +18,7 @@ impl Store {
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         match &self.backend {
             Backend::Postgres(pool) => vec![usage("main", pool)],
-            Backend::Sqlite { writer, reader } => [("writer", writer), ("reader", reader)]
+            Backend::Sqlite { writer, reader, .. } => [("writer", writer), ("reader", reader)]
                 .into_iter()
                 .map(|(pool, connections)| {
                     let (size, idle) = connections.usage();

@@ -1,6 +1,9 @@
 //! Refresh tokens: stored hashed, rotated at most once, revoked by family.
 
+use super::group_commit::GroupWrite;
 use super::{Backend, Store, StoreResult, read_pool, transaction, write_pool};
+use sqlx::sqlite::SqliteConnection;
+use std::collections::HashSet;
 
 /// A refresh token about to be stored.
 #[derive(Clone, Debug)]
@@ -84,10 +87,21 @@ const REFRESH_COLUMNS: &str = "token_hash, family_id, parent_hash, grant_id, cli
 const USER_ACTIVE: &str = "(user_id IS NULL OR COALESCE((SELECT NOT disabled FROM users \
     WHERE users.id = refresh_tokens.user_id), FALSE))";
 
-pub(super) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
-    grant_id, client_id, user_id, resource, scope, auth_time, access_jti, access_expires_at, \
-    issued_at, expires_at, family_expires_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+/// The insert of a refresh token without its values, for one row or many.
+macro_rules! insert_refresh_columns {
+    () => {
+        "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, grant_id, client_id, \
+         user_id, resource, scope, auth_time, access_jti, access_expires_at, issued_at, \
+         expires_at, family_expires_at)"
+    };
+}
+
+pub(super) const INSERT_REFRESH_COLUMNS: &str = insert_refresh_columns!();
+
+pub(super) const INSERT_REFRESH: &str = concat!(
+    insert_refresh_columns!(),
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+);
 
 /// PostgreSQL rotation ($15: the parent's hash; $12, the successor's `issued_at`, is now).
 const ROTATE_POSTGRES: &str = "WITH parent AS ( \
@@ -103,14 +117,46 @@ const ROTATE_POSTGRES: &str = "WITH parent AS ( \
     touched AS (UPDATE grants SET last_used_at = $12 WHERE id = (SELECT grant_id FROM stored)) \
     SELECT count(*) FROM parent";
 
-/// SQLite rotation: the insert happens only under a live parent; the trigger does the rest.
-const ROTATE_SQLITE: &str = "INSERT INTO refresh_tokens (token_hash, family_id, parent_hash, \
-    grant_id, client_id, user_id, resource, scope, auth_time, access_jti, access_expires_at, \
-    issued_at, expires_at, family_expires_at) \
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
-    WHERE EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $15 \
-    AND rotated_at IS NULL AND revoked_at IS NULL \
-    AND expires_at > $12 AND family_expires_at > $12)";
+/// SQLite rotation of a batch: one row of `VALUES` per successor (the 14 columns of
+/// [`INSERT_REFRESH`]), each inserted only under a live parent (`column3`, checked at its
+/// own `issued_at`, `column12`); the trigger `refresh_token_rotation` marks each parent and
+/// touches its grant. Returns the parents rotated. The parents of one batch are distinct
+/// (see [`GroupWrite::key`]): SQLite reads the whole `SELECT` before inserting, so two
+/// successors of one parent in one statement would both pass the check.
+fn rotate_sqlite(rows: usize) -> String {
+    format!(
+        "{INSERT_REFRESH_COLUMNS} SELECT * FROM (VALUES {}) AS successor \
+         WHERE EXISTS (SELECT 1 FROM refresh_tokens AS parent \
+         WHERE parent.token_hash = successor.column3 \
+         AND parent.rotated_at IS NULL AND parent.revoked_at IS NULL \
+         AND parent.expires_at > successor.column12 \
+         AND parent.family_expires_at > successor.column12) \
+         RETURNING parent_hash",
+        super::values(rows, 14)
+    )
+}
+
+impl GroupWrite for NewRefreshToken {
+    fn key(&self) -> &str {
+        self.parent_hash.as_deref().unwrap_or_default()
+    }
+
+    async fn apply_all(
+        connection: &mut SqliteConnection,
+        successors: &[Self],
+    ) -> sqlx::Result<Vec<bool>> {
+        let sql = rotate_sqlite(successors.len());
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for successor in successors {
+            query = bind_new_refresh!(query, successor);
+        }
+        let rotated: HashSet<String> = query.fetch_all(connection).await?.into_iter().collect();
+        Ok(successors
+            .iter()
+            .map(|s| rotated.contains(s.key()))
+            .collect())
+    }
+}
 
 macro_rules! bind_new_refresh {
     ($query:expr, $t:expr) => {
@@ -178,18 +224,9 @@ impl Store {
                         .await?;
                 rotated == 1
             }
-            // One writer at a time: the live-parent check and the insert are one atomic
-            // statement; the trigger `refresh_token_rotation` marks the parent and touches
-            // the grant inside it.
-            Backend::Sqlite { writer, .. } => {
-                let mut held = writer.hold().await?;
-                bind_new_refresh!(sqlx::query(ROTATE_SQLITE), successor)
-                    .bind(parent)
-                    .execute(&mut *held)
-                    .await?
-                    .rows_affected()
-                    == 1
-            }
+            // Queued with the rotations of concurrent requests and applied as one statement
+            // on the one writer (see `group_commit`).
+            Backend::Sqlite { rotations, .. } => rotations.apply(successor.clone()).await?,
         };
         Ok(rotated)
     }

@@ -435,6 +435,72 @@ async fn codes_and_refresh_tokens_of_a_disabled_person_read_as_inactive() {
     assert!(stored_code(&store, "code-1").await.user_active);
 }
 
+/// Many codes redeemed at the same moment (which SQLite applies as batches), two racing
+/// redemptions each: every code is consumed once, by a redemption whose refresh family is
+/// stored and whose grant is touched, the loser's family is not; an expired code among them
+/// is not consumed and fails none of the others.
+#[tokio::test]
+async fn many_codes_redeemed_at_once_are_each_consumed_exactly_once() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let (user, grant) = alice_granted_c1(&store).await;
+    let codes = 40;
+    for c in 0..codes {
+        let mut new = code("c1", &user.id, &format!("code-{c}"));
+        new.grant_id = Some(grant.id.clone());
+        if c == 5 {
+            new.expires_at = NOW;
+        }
+        store.insert_code(&new, NOW).await.unwrap();
+    }
+    let barrier = Arc::new(Barrier::new(codes * 2));
+    let mut handles = Vec::new();
+    for i in 0..codes * 2 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        let stored = stored_code(&store, &format!("code-{}", i / 2)).await;
+        let mut family = refresh("c1", &user.id, &format!("rt-{i}"), &format!("fam-{i}"));
+        family.grant_id = Some(grant.id.clone());
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let redemption = CodeRedemption {
+                access_jti: format!("jti-{i}"),
+                refresh_token: Some(family),
+            };
+            store.redeem_code(&stored, &redemption, NOW + 1).await
+        }));
+    }
+    let mut won = Vec::new();
+    for (i, handle) in handles.into_iter().enumerate() {
+        if handle.await.unwrap().expect("no database error") {
+            won.push(i);
+        }
+    }
+    let winners: Vec<usize> = won.iter().map(|i| i / 2).collect();
+    let expected: Vec<usize> = (0..codes).filter(|c| *c != 5).collect();
+    assert_eq!(
+        winners, expected,
+        "each live code once, the expired one never"
+    );
+    for i in 0..codes * 2 {
+        let stored = store
+            .find_refresh_token(&opaque::hash(&format!("rt-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(stored.is_some(), won.contains(&i), "redemption {i}");
+    }
+    for &i in &won {
+        let redeemed = stored_code(&store, &format!("code-{}", i / 2)).await;
+        assert_eq!(
+            redeemed.access_jti,
+            Some(format!("jti-{i}")),
+            "the winner's"
+        );
+        assert_eq!(redeemed.family_id, Some(format!("fam-{i}")));
+    }
+    let touched = store.find_grant_by_id(&grant.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at, Some(NOW + 1));
+}
+
 #[tokio::test]
 async fn concurrent_consumption_of_one_code_has_exactly_one_winner() {
     let db = TestDb::new().await;
@@ -539,6 +605,73 @@ async fn concurrent_rotation_of_one_refresh_token_has_exactly_one_winner() {
                 "no second successor"
             );
         }
+    }
+}
+
+/// Many families rotating at the same moment (which SQLite applies as batches): every live
+/// parent rotates exactly once, even with two successors racing for each, and a revoked
+/// parent among them rotates not at all without failing the others.
+#[tokio::test]
+async fn many_families_rotating_at_once_each_rotate_exactly_once() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    let families = 60;
+    for f in 0..families {
+        let (secret, family) = (format!("rt-{f}"), format!("fam-{f}"));
+        store
+            .insert_refresh_token(&refresh("c1", &user.id, &secret, &family))
+            .await
+            .unwrap();
+    }
+    store.revoke_refresh_family("fam-7", NOW).await.unwrap();
+    let barrier = Arc::new(Barrier::new(families * 2));
+    let handles: Vec<_> = (0..families * 2)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            let f = i / 2;
+            let mut next = successor(
+                "c1",
+                &user.id,
+                &format!("rt-{f}-{i}"),
+                &format!("rt-{f}"),
+                NOW + 1,
+            );
+            next.family_id = format!("fam-{f}");
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.rotate_refresh_token(&next).await
+            })
+        })
+        .collect();
+    let mut wins = vec![0; families];
+    for (i, handle) in handles.into_iter().enumerate() {
+        if handle.await.unwrap().expect("no database error") {
+            wins[i / 2] += 1;
+        }
+    }
+    for (f, won) in wins.iter().enumerate() {
+        let parent = store
+            .find_refresh_token(&opaque::hash(&format!("rt-{f}")))
+            .await
+            .unwrap()
+            .unwrap();
+        if f == 7 {
+            assert_eq!(*won, 0, "a revoked family does not rotate");
+            assert!(parent.rotated_at.is_none());
+            continue;
+        }
+        assert_eq!(*won, 1, "family {f} rotated once");
+        let successor = parent
+            .successor_hash
+            .expect("the parent names its successor");
+        let stored = store.find_refresh_token(&successor).await.unwrap().unwrap();
+        assert_eq!(stored.family_id, format!("fam-{f}"));
+        assert_eq!(
+            stored.parent_hash.as_deref(),
+            Some(parent.token_hash.as_str())
+        );
     }
 }
 
