@@ -3,18 +3,23 @@
 //! statement, idempotent, and safe to run from several instances at once.
 
 use super::revocations::ACCESS_TOKEN_HORIZON;
-use super::{Store, StoreResult, write_pool};
+use super::{Store, StoreResult, read_pool, write_pool};
 
-/// Refresh-token families to delete: `$1` now, `$2` the retention cutoff. A family goes once
-/// no access token issued beside it is alive (revoking a person's tokens still finds those)
-/// and it is over: past its absolute lifetime, or idle-expired or revoked before the
-/// cutoff, so that a stolen token presented again within the retention still counts as reuse.
-const DEAD_FAMILIES: &str = "DELETE FROM refresh_tokens WHERE family_id IN ( \
-    SELECT family_id FROM refresh_tokens GROUP BY family_id \
-    HAVING MAX(access_expires_at) <= $1 AND ( \
-        MIN(family_expires_at) <= $1 \
-        OR MAX(expires_at) <= $2 \
-        OR (COUNT(revoked_at) = COUNT(*) AND MAX(revoked_at) <= $2)))";
+/// Whether a family (the rows grouped by `family_id`) is over: `$1` now, `$2` the retention
+/// cutoff. A family goes once no access token issued beside it is alive (revoking a
+/// person's tokens still finds those) and it is over: past its absolute lifetime, or
+/// idle-expired or revoked before the cutoff, so that a stolen token presented again
+/// within the retention still counts as reuse.
+const FAMILY_IS_DEAD: &str = "MAX(access_expires_at) <= $1 AND ( \
+    MIN(family_expires_at) <= $1 \
+    OR MAX(expires_at) <= $2 \
+    OR (COUNT(revoked_at) = COUNT(*) AND MAX(revoked_at) <= $2))";
+
+/// Dead families looked for per page of the scan (in `family_id` order, after `$3`).
+const SCAN_PAGE: i64 = 1_000;
+
+/// Families deleted per statement: each holds the writer only briefly.
+const DELETE_CHUNK: usize = 250;
 
 impl Store {
     /// Deletes authorization requests past their expiry, consumed or not; returns how many.
@@ -62,15 +67,58 @@ impl Store {
         .map(|r| r.rows_affected()))?)
     }
 
-    /// Deletes every token of the refresh families that are over (see [`DEAD_FAMILIES`]):
+    /// Deletes every token of the refresh families that are over (see [`FAMILY_IS_DEAD`]):
     /// past their absolute lifetime at `now`, or idle-expired or revoked before `cutoff`
     /// (now minus `tokens.revoked_retention`); returns how many tokens went.
+    ///
+    /// Finding them reads every token, seconds at a million: that scan runs on a reader,
+    /// a page of families at a time, and only the deletes, a few hundred families each and
+    /// re-checked, take the writer (SQLite's only one), so writes wait milliseconds, not
+    /// the whole scan.
     pub async fn sweep_dead_refresh_families(&self, now: i64, cutoff: i64) -> StoreResult<u64> {
-        Ok(write_pool!(self, |pool| sqlx::query(DEAD_FAMILIES)
-            .bind(now)
-            .bind(cutoff)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?)
+        let page_sql = format!(
+            "SELECT family_id FROM refresh_tokens WHERE family_id > $3 GROUP BY family_id \
+             HAVING {FAMILY_IS_DEAD} ORDER BY family_id LIMIT {SCAN_PAGE}"
+        );
+        let mut after = String::new();
+        let mut deleted = 0;
+        loop {
+            let page: Vec<String> = read_pool!(self, |pool| sqlx::query_scalar(&page_sql)
+                .bind(now)
+                .bind(cutoff)
+                .bind(&after)
+                .fetch_all(pool)
+                .await)?;
+            for chunk in page.chunks(DELETE_CHUNK) {
+                deleted += self.delete_dead_families(chunk, now, cutoff).await?;
+            }
+            match page.last() {
+                Some(last) if page.len() as i64 == SCAN_PAGE => after.clone_from(last),
+                _ => return Ok(deleted),
+            }
+        }
+    }
+
+    /// Deletes the tokens of those of `families` that are (still) dead.
+    async fn delete_dead_families(
+        &self,
+        families: &[String],
+        now: i64,
+        cutoff: i64,
+    ) -> StoreResult<u64> {
+        let listed: Vec<String> = (3..families.len() + 3).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM refresh_tokens WHERE family_id IN ( \
+             SELECT family_id FROM refresh_tokens WHERE family_id IN ({}) \
+             GROUP BY family_id HAVING {FAMILY_IS_DEAD})",
+            listed.join(", ")
+        );
+        Ok(write_pool!(self, |pool| {
+            let mut query = sqlx::query(&sql).bind(now).bind(cutoff);
+            for family in families {
+                query = query.bind(family);
+            }
+            query.execute(pool).await.map(|r| r.rows_affected())
+        })?)
     }
 }

@@ -1217,6 +1217,40 @@ async fn expired_codes_are_swept_but_redeemed_ones_stay_while_their_access_token
     );
 }
 
+/// A sweep with more dead families than one page of its scan and one delete: every dead
+/// family goes, every live one between them stays.
+#[tokio::test]
+async fn a_sweep_of_thousands_of_dead_families_takes_them_all_and_spares_the_live() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    client(&store, "c1").await;
+    let user = store.create_user("alice", "h", NOW).await.unwrap();
+    let (dead, live) = (2_100, 30);
+    for i in 0..dead + live {
+        let mut token = refresh("c1", &user.id, &format!("rt-{i}"), &format!("fam-{i:05}"));
+        if i % 71 == 0 || i >= dead {
+            token.family_expires_at = NOW + 30 * 86_400;
+        } else {
+            token.family_expires_at = NOW + 1;
+            token.expires_at = NOW + 1;
+        }
+        store.insert_refresh_token(&token).await.unwrap();
+    }
+    let kept = (0..dead).filter(|i| i % 71 == 0).count() + live;
+    let swept = store
+        .sweep_dead_refresh_families(NOW + 2 * 86_400, NOW)
+        .await
+        .unwrap();
+    assert_eq!(swept as usize, dead + live - kept);
+    for i in (0..dead + live).step_by(7) {
+        let found = store
+            .find_refresh_token(&opaque::hash(&format!("rt-{i}")))
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), i % 71 == 0 || i >= dead, "token {i}");
+    }
+}
+
 #[tokio::test]
 async fn refresh_families_are_swept_past_their_absolute_lifetime_or_a_revocation_retention() {
     let db = TestDb::new().await;
