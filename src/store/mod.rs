@@ -45,6 +45,9 @@ use std::time::Duration;
 /// (PostgreSQL `lock_timeout`) for a row or table lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// SQLite page cache per connection, in KiB.
+const PAGE_CACHE_KIB: u32 = 512;
+
 /// PostgreSQL `statement_timeout` while serving: a stalled database fails requests with a
 /// retryable error instead of holding connections until the request timeout.
 const STATEMENT_TIMEOUT: &str = "15s";
@@ -271,7 +274,11 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Each connection keeps its own page cache (2 MiB by default, five connections);
+            // the file's pages are in the OS page cache anyway, so a small cache that holds
+            // the B-trees' upper levels costs a pread now and then and saves memory.
+            .pragma("cache_size", format!("-{}", PAGE_CACHE_KIB));
         let open_error = |e: sqlx::Error| {
             StoreError::Connect(format!(
                 "cannot open SQLite database {}: {e}",
