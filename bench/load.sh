@@ -229,6 +229,7 @@ measure_authd() {
   run "$server" "$AUTHD_PID" client_credentials_during_logins "$AU/token" "$WORK/cc.lua"
   sed -i '$ s/^\(\([^\t]*\t\)\{6\}\)[^\t]*/\1-/' "$RESULTS"   # CPU/req: logins share the process
   wait "$burst" || true
+  say "sign-ins beside it: $(awk '/Requests\/sec/{printf "%.0f requests/s", $2} /Unexpected/{printf ", %d unexpected answers", $NF}' "$WORK/wrk-login-burst.txt")"
 }
 
 measure_peer() {

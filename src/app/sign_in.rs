@@ -49,6 +49,12 @@ pub async fn sign_in(
         tracing::warn!(%ip, "sign-in refused: too many attempts from this address");
         return Ok(SignIn::TooManyAttempts(retry));
     }
+    let mut attempt = Attempt {
+        state,
+        user_key,
+        ip_key,
+        verdict: false,
+    };
     let user = state.store.find_user_by_username(username).await?;
     let stored_hash = user
         .as_ref()
@@ -58,6 +64,7 @@ pub async fn sign_in(
         .passwords
         .verify(password.to_owned(), stored_hash)
         .await;
+    attempt.verdict = true;
     let user = match user {
         Some(user) if verified && !user.disabled => user,
         _ => {
@@ -69,9 +76,28 @@ pub async fn sign_in(
             return Ok(SignIn::Refused);
         }
     };
-    state.login_limiter.reset(&user_key);
-    state.login_ip_limiter.refund(&ip_key);
+    state.login_limiter.reset(&attempt.user_key);
+    state.login_ip_limiter.refund(&attempt.ip_key);
     start_session(state, &user, None, previous, ip).await
+}
+
+/// A counted sign-in attempt, given back unless the password check reached a verdict: an
+/// attempt that ends first (the browser went away mid-check, the database failed) answered
+/// nobody anything, so it must not bring a person or a network closer to a lockout.
+struct Attempt<'a> {
+    state: &'a AppState,
+    user_key: String,
+    ip_key: String,
+    verdict: bool,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.verdict {
+            self.state.login_limiter.refund(&self.user_key);
+            self.state.login_ip_limiter.refund(&self.ip_key);
+        }
+    }
 }
 
 /// Starts a session for a person who has just proved who they are (with their password, or

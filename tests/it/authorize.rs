@@ -760,3 +760,48 @@ async fn repeated_failures_are_refused_with_429_and_retry_after() {
         "the client IP is limited past login.max_failures_per_ip"
     );
 }
+
+/// A sign-in the browser abandons mid-check (closed tab, timeout) answered nothing, so it
+/// is no failed attempt: abandoning more than the limits allow locks nobody out.
+#[tokio::test]
+async fn abandoned_sign_ins_do_not_count_toward_the_lockout() {
+    let app = TestApp::spawn_with(|c| {
+        c.login.max_failures = 3;
+        c.login.max_failures_per_ip = 4;
+    })
+    .await;
+    create_user(&app, "alice").await;
+    let client = public_client(&app).await;
+    let html = app
+        .http
+        .get(authorize_url(&app, &client, &Pkce::new(), &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("csrf", hidden(&html, "csrf").unwrap()),
+        ("request", hidden(&html, "request").unwrap()),
+        ("username", "alice".to_owned()),
+        ("password", "wrong password".to_owned()),
+    ];
+    for _ in 0..8 {
+        // The client gives up long before an argon2id check can finish.
+        let abandoned = app
+            .http
+            .post(app.url("/login"))
+            .form(&form)
+            .timeout(std::time::Duration::from_millis(2))
+            .send()
+            .await;
+        assert!(abandoned.is_err(), "the request was abandoned");
+    }
+    let signed_in = submit_login(&app, &html, "alice", PASSWORD).await;
+    assert_eq!(
+        signed_in.status(),
+        303,
+        "neither alice nor the address is locked out"
+    );
+}
