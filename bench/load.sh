@@ -163,13 +163,14 @@ run() {
   p99=$(to_ms "$(printf '%s\n' "$out" | awk '$1=="99%"{print $2}')")
   # Errors: socket errors, and non-2xx answers, or for the flows (whose expected answers
   # are redirects) the answers their script did not expect.
-  errs=$(printf '%s\n' "$out" | awk '/Unexpected responses/{u=$NF; flow=1} /Non-2xx/{x+=$NF}
+  errs=$(printf '%s\n' "$out" | awk '/Unexpected responses/{u=$3; flow=1} /Non-2xx/{x+=$NF}
     /Socket errors/{gsub(",",""); s+=$4+$6+$8+$10} END{print s + (flow ? u : x)}')
   hwm=$(awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$pid/status")
   local cpu; cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN{ if (n>0) printf "%.3f", d*1000/hz/n; else print "-" }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$server" "$name" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$errs" >>"$RESULTS"
-  printf '   %-9s %-31s %8s rps  p50 %6s ms  p99 %6s ms  cpu %s ms/req  rss %s MiB  errors %s\n' \
-    "$server" "$name" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$errs" >&2
+  local detail; detail=$(printf '%s\n' "$out" | sed -n 's/^Unexpected responses: [0-9]* //p')
+  printf '   %-9s %-31s %8s rps  p50 %6s ms  p99 %6s ms  cpu %s ms/req  rss %s MiB  errors %s %s\n' \
+    "$server" "$name" "$rps" "$p50" "$p99" "$cpu" "$hwm" "$errs" "$detail" >&2
 }
 
 post_lua() { # FILE BODY [BASIC]
@@ -229,7 +230,7 @@ measure_authd() {
   run "$server" "$AUTHD_PID" client_credentials_during_logins "$AU/token" "$WORK/cc.lua"
   sed -i '$ s/^\(\([^\t]*\t\)\{6\}\)[^\t]*/\1-/' "$RESULTS"   # CPU/req: logins share the process
   wait "$burst" || true
-  say "sign-ins beside it: $(awk '/Requests\/sec/{printf "%.0f requests/s", $2} /Unexpected/{printf ", %d unexpected answers", $NF}' "$WORK/wrk-login-burst.txt")"
+  say "sign-ins beside it: $(awk '/Requests\/sec/{printf "%.0f requests/s", $2} /Unexpected/{sub(/.*Unexpected responses: /, ""); printf ", unexpected answers: %s", $0}' "$WORK/wrk-login-burst.txt")"
 }
 
 measure_peer() {

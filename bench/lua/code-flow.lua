@@ -4,7 +4,6 @@
 -- Half the requests are authorizations, half are code exchanges.
 dofile(os.getenv("BENCH_LUA") .. "/tally.lua")
 function init(args)
-  unexpected = 0
   codes = {}
   client_id = os.getenv("CLIENT_ID")
   cookie = os.getenv("COOKIE")
@@ -27,6 +26,6 @@ function response(status, headers, body)
   if c then
     table.insert(codes, c)
   elseif status ~= 200 then
-    unexpected = unexpected + 1
+    unexpected_answer(status)
   end
 end

@@ -7,7 +7,6 @@
 -- against its failure limit until one succeeds, as they should against a guesser.
 dofile(os.getenv("BENCH_LUA") .. "/tally.lua")
 function init(args)
-  unexpected = 0
   forms = {}
   query = os.getenv("AUTH_QUERY")
   password = os.getenv("LOGIN_PASSWORD")
@@ -32,7 +31,7 @@ end
 function response(status, headers, body)
   if status == 303 then return end  -- signed in, on to consent
   if status ~= 200 then
-    unexpected = unexpected + 1
+    unexpected_answer(status)
     return
   end
   local cookie = headers["set-cookie"] or headers["Set-Cookie"] or ""

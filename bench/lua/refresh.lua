@@ -15,7 +15,6 @@ function finish(threads)
   end
 end
 function init(args)
-  unexpected = 0
   pool = {}
   local threads = tonumber(os.getenv("WRK_THREADS"))
   local n = 0
@@ -32,5 +31,5 @@ function request()
 end
 function response(status, headers, body)
   local rt = body:match('"refresh_token":"([^"]+)"')
-  if status == 200 and rt then table.insert(pool, rt) else unexpected = unexpected + 1 end
+  if status == 200 and rt then table.insert(pool, rt) else unexpected_answer(status) end
 end

@@ -712,8 +712,9 @@ async fn open_resource_mode_without_resource_is_unrestricted() {
     );
 }
 
-#[tokio::test]
-async fn repeated_failures_are_refused_with_429_and_retry_after() {
+/// A server allowing 3 failures per username and 4 per address, alice, and the sign-in page
+/// of an authorization request.
+async fn sign_in_page_with_tight_limits() -> (TestApp, String) {
     let app = TestApp::spawn_with(|c| {
         c.login.max_failures = 3;
         c.login.max_failures_per_ip = 4;
@@ -730,6 +731,12 @@ async fn repeated_failures_are_refused_with_429_and_retry_after() {
         .text()
         .await
         .unwrap();
+    (app, html)
+}
+
+#[tokio::test]
+async fn repeated_failures_are_refused_with_429_and_retry_after() {
+    let (app, html) = sign_in_page_with_tight_limits().await;
     for _ in 0..3 {
         assert_eq!(
             submit_login(&app, &html, "alice", "wrong password")
@@ -765,22 +772,7 @@ async fn repeated_failures_are_refused_with_429_and_retry_after() {
 /// is no failed attempt: abandoning more than the limits allow locks nobody out.
 #[tokio::test]
 async fn abandoned_sign_ins_do_not_count_toward_the_lockout() {
-    let app = TestApp::spawn_with(|c| {
-        c.login.max_failures = 3;
-        c.login.max_failures_per_ip = 4;
-    })
-    .await;
-    create_user(&app, "alice").await;
-    let client = public_client(&app).await;
-    let html = app
-        .http
-        .get(authorize_url(&app, &client, &Pkce::new(), &[]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (app, html) = sign_in_page_with_tight_limits().await;
     let form = [
         ("csrf", hidden(&html, "csrf").unwrap()),
         ("request", hidden(&html, "request").unwrap()),
