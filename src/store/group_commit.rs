@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most writes applied in one batch: keeps each statement's parameters well under SQLite's
 /// limit (32,766) and a batch's time on the writer short.
-pub(super) const MAX_BATCH: usize = 128;
+const MAX_BATCH: usize = 128;
 
 /// Writes waiting at most; past that a request waits to queue.
 const QUEUE_DEPTH: usize = 4_096;
@@ -43,13 +43,22 @@ struct Queued<W> {
     answer: oneshot::Sender<StoreResult<bool>>,
 }
 
-/// The queue of one kind of write, and the task applying it.
+/// The queue of one kind of write, and the task applying it. Clones share the queue; the
+/// task ends when the last clone is dropped.
 pub(super) struct GroupCommit<W> {
     queue: mpsc::Sender<Queued<W>>,
 }
 
+impl<W> Clone for GroupCommit<W> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
 impl<W: GroupWrite> GroupCommit<W> {
-    /// Starts the task applying queued writes on `writer`; it ends when this is dropped.
+    /// Starts the task applying queued writes on `writer`.
     pub(super) fn start(writer: Arc<SqliteConnections>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(apply_queued(receiver, writer));

@@ -144,9 +144,9 @@ enum Backend {
         writer: Arc<SqliteConnections>,
         reader: Arc<SqliteConnections>,
         /// Refresh-token rotations, group-committed on `writer`.
-        rotations: Arc<GroupCommit<NewRefreshToken>>,
+        rotations: GroupCommit<NewRefreshToken>,
         /// Code redemptions, group-committed on `writer`.
-        redemptions: Arc<GroupCommit<codes::QueuedRedemption>>,
+        redemptions: GroupCommit<codes::QueuedRedemption>,
     },
 }
 
@@ -295,8 +295,8 @@ impl Store {
         Ok(Self {
             client_writes: Arc::default(),
             backend: Backend::Sqlite {
-                rotations: Arc::new(GroupCommit::start(Arc::clone(&writer))),
-                redemptions: Arc::new(GroupCommit::start(Arc::clone(&writer))),
+                rotations: GroupCommit::start(Arc::clone(&writer)),
+                redemptions: GroupCommit::start(Arc::clone(&writer)),
                 writer,
                 reader: Arc::new(reader),
             },
