@@ -2,9 +2,17 @@
 //! Lines are formatted on the request's thread and written by one background thread, so no
 //! request waits for a write to stderr (a pipe to a slow log collector included).
 
+use std::fmt;
 use std::io::IsTerminal;
+use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::MakeExt;
+use tracing_subscriber::fmt::format::{Writer, debug_fn};
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Lines queued for the writer thread at most; past that a request waits rather than a line
 /// being lost. The queue is allocated whole at start (32 bytes a line): 8,192 lines hold
@@ -38,16 +46,75 @@ pub fn init(format: LogFormat, level: &str) -> WorkerGuard {
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("mcp-authd-log")
         .finish(LineBatches::with_capacity(64 * 1024, std::io::stderr()));
-    // Colours only for a person at a terminal: escape codes in a log file or collector are
-    // noise, and painting every field was a fifth of a small request's instructions.
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(terminal)
         .with_writer(writer);
     // A second init (tests, or the CLI after a failed config load) keeps the first subscriber.
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        // Colours only for a person at a terminal; everywhere else the same line, plain.
+        LogFormat::Text if terminal => builder.try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(plain_fields())
+            .event_format(PlainLine)
+            .try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     guard
+}
+
+/// Fields as `name=value`, space-separated, the message bare: what the default format writes
+/// without colours, minus painting every name and `=` in an empty style (a third of a small
+/// request's log line).
+fn plain_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
+    debug_fn(|writer, field, value| match field.name() {
+        "message" => write!(writer, "{value:?}"),
+        // What `log` records carry about themselves; `PlainLine` already names the target.
+        name if name.starts_with("log.") => Ok(()),
+        name => write!(writer, "{name}={value:?}"),
+    })
+    .delimited(" ")
+}
+
+/// The default full line (time, level, spans with their fields, target, fields) for a log
+/// file or collector, written straight out instead of through terminal styles.
+struct PlainLine;
+
+impl<S, N> FormatEvent<S, N> for PlainLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        // A `log` record names its own target and level.
+        let normalized = event.normalized_metadata();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        SystemTime.format_time(&mut writer)?;
+        write!(writer, " {:>5} ", meta.level())?;
+        if let Some(scope) = ctx.event_scope() {
+            let mut any = false;
+            for span in scope.from_root() {
+                writer.write_str(span.metadata().name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, "{{{fields}}}")?;
+                }
+                writer.write_char(':')?;
+                any = true;
+            }
+            if any {
+                writer.write_char(' ')?;
+            }
+        }
+        write!(writer, "{}: ", meta.target())?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
