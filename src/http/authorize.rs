@@ -99,8 +99,8 @@ async fn start(state: &AppState, ip: IpAddr, headers: &HeaderMap, params: Params
     if let Step::Refuse(error) = &step {
         return Ok(error_answer(state, &client, error));
     }
-    if let Step::IssueCode(session) = step {
-        let location = flow::issue_code(state, session, &request).await?;
+    if let Step::IssueCode(session, grant) = step {
+        let location = flow::issue_code(state, session, &request, grant).await?;
         return Ok(with_cookies(see_other(&location), browser.set_cookies()));
     }
     let handle = match flow::keep_pending(state, ip, &browser.binding_hash(), &request).await {

@@ -7,7 +7,7 @@ use super::answers::{
 use super::browser::{Browser, with_cookies};
 use super::client_ip::ClientIp;
 use super::pages::{ConsentPage, ScopeView, page};
-use crate::app::authorize::{consent_covers, issue_code, pending_request};
+use crate::app::authorize::{issue_code, pending_request, remembered_grant};
 use crate::app::consent::{Decision, decide};
 use crate::app::state::AppState;
 use crate::oauth::authorize::AuthorizationRequest;
@@ -49,13 +49,16 @@ pub async fn consent_form(
         )
         .await;
     };
-    if !request.prompt.forces_consent()
-        && consent_covers(&state, session, &client, &request).await?
-    {
+    let remembered = if request.prompt.forces_consent() {
+        None
+    } else {
+        remembered_grant(&state, session, &client, &request).await?
+    };
+    if let Some(grant) = remembered {
         pending_request(&state, &browser.binding_hash(), handle, true)
             .await?
             .ok_or_else(request_gone)?;
-        let location = issue_code(&state, session, &request).await?;
+        let location = issue_code(&state, session, &request, grant).await?;
         return Ok(with_cookies(see_other(&location), browser.set_cookies()));
     }
     Ok(consent_page(

@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::pages::error_page;
 use crate::app::state::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,19 +17,72 @@ use tokio::sync::Semaphore;
 /// Seconds a client is told to wait after an overload answer.
 const OVERLOAD_RETRY_AFTER: u32 = 1;
 
-/// What the limit layer needs: the state, and the permits of `http.max_in_flight`.
+/// The permits of `http.max_in_flight`, shared by every route of one router.
 #[derive(Clone)]
 pub struct Limits {
-    state: AppState,
     in_flight: Arc<Semaphore>,
 }
 
 impl Limits {
-    /// Permits for `http.max_in_flight` requests, shared by every route of one router.
+    /// Permits for `http.max_in_flight` requests at once.
     pub fn new(state: &AppState) -> Self {
         Self {
-            state: state.clone(),
             in_flight: Arc::new(Semaphore::new(state.config.http.max_in_flight)),
+        }
+    }
+
+    /// Serves `request` on `route` within the limits: refuses an announced oversized body
+    /// before reading it, sheds load past `http.max_in_flight`, and rewrites bare 413 and 503
+    /// answers into the endpoint's shape. Called by the one per-request layer
+    /// (`observe`), so a request pays for one layer, not two.
+    pub async fn apply(
+        &self,
+        state: &AppState,
+        route: &str,
+        request: Request,
+        next: Next,
+    ) -> Response {
+        let page = is_page(route);
+        let max_body = state.config.http.max_body_bytes;
+        let announced = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if announced.is_some_and(|n| n > max_body as u64) {
+            // The body is never read, so the connection ends with this answer: say so (RFC
+            // 9112 9.6), or a client sends its next request on a connection about to close.
+            let mut response = too_large(page, max_body);
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        let _permit = if is_probe(route) {
+            None
+        } else {
+            match self.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    state.metrics.overloaded();
+                    return overloaded(page);
+                }
+            }
+        };
+        let response = next.run(request).await;
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        match response.status() {
+            // axum's own rejection when a body without a length runs past the limit.
+            StatusCode::PAYLOAD_TOO_LARGE if content_type.starts_with("text/plain") => {
+                too_large(page, max_body)
+            }
+            // The request timeout answers with an empty body.
+            StatusCode::SERVICE_UNAVAILABLE if content_type.is_empty() => timed_out(page),
+            _ => response,
         }
     }
 }
@@ -42,61 +95,10 @@ fn is_page(route: &str) -> bool {
     )
 }
 
-/// Routes that must answer even under overload, so orchestrators see the truth.
-fn is_probe(route: &str) -> bool {
+/// Routes polled by machines: they must answer even under overload, so orchestrators see
+/// the truth, and are logged at debug so they do not drown the log.
+pub fn is_probe(route: &str) -> bool {
     matches!(route, "/healthz" | "/readyz" | "/metrics")
-}
-
-/// The layer: refuses an announced oversized body before reading it, sheds load past
-/// `http.max_in_flight`, and rewrites bare 413 and 503 answers into the endpoint's shape.
-pub async fn limit(State(limits): State<Limits>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("", MatchedPath::as_str);
-    let page = is_page(route);
-    let probe = is_probe(route);
-    let max_body = limits.state.config.http.max_body_bytes;
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > max_body as u64) {
-        // The body is never read, so the connection ends with this answer: say so (RFC 9112
-        // 9.6), or a client sends its next request on a connection about to close.
-        let mut response = too_large(page, max_body);
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
-    }
-    let _permit = if probe {
-        None
-    } else {
-        match limits.in_flight.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                limits.state.metrics.overloaded();
-                return overloaded(page);
-            }
-        }
-    };
-    let response = next.run(request).await;
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    match response.status() {
-        // axum's own rejection when a body without a length runs past the limit.
-        StatusCode::PAYLOAD_TOO_LARGE if content_type.starts_with("text/plain") => {
-            too_large(page, max_body)
-        }
-        // The request timeout answers with an empty body.
-        StatusCode::SERVICE_UNAVAILABLE if content_type.is_empty() => timed_out(page),
-        _ => response,
-    }
 }
 
 fn too_large(page: bool, max: usize) -> Response {

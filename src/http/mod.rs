@@ -132,10 +132,9 @@ fn routes(state: AppState) -> Router {
             timeout,
         ))
         .layer(from_fn_with_state(
-            limits::Limits::new(&state),
-            limits::limit,
+            observe::Observe::new(&state),
+            observe::observe,
         ))
-        .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }
 
@@ -145,7 +144,10 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/metrics", get(observe::metrics))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .layer(from_fn_with_state(
+            observe::Observe::new(&state),
+            observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -2,6 +2,7 @@
 //! and its count and latency in the metrics; plus the `/metrics` endpoint itself.
 
 use super::client_ip::client_ip;
+use super::limits::{Limits, is_probe};
 use crate::app::state::AppState;
 use crate::support::metrics::Scrape;
 use crate::tokens::opaque;
@@ -9,7 +10,9 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::net::SocketAddr;
+use bytes::Bytes;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
@@ -34,14 +37,22 @@ fn request_id(request: &Request, trusted_peer: bool) -> HeaderValue {
         });
     match forwarded {
         Some(value) => value.clone(),
-        None => HeaderValue::from_str(&opaque::new_id())
+        // The id's own bytes, not a copy of them.
+        None => HeaderValue::from_maybe_shared(Bytes::from(opaque::new_id()))
             .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
     }
 }
 
-/// Routes polled by machines: logged at debug so they do not drown the log.
-fn is_probe(route: &str) -> bool {
-    matches!(route, "/healthz" | "/readyz" | "/metrics")
+/// The client address for the log line, written straight into it (empty when unknown).
+struct ClientIp(Option<IpAddr>);
+
+impl fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(ip) => ip.fmt(f),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Which rate limiter answers 429 on a route, for `mcp_authd_rate_limited_total`.
@@ -55,9 +66,32 @@ fn limiter_of(route: &str) -> &'static str {
     }
 }
 
-/// The outermost layer: request id, a span carrying it for every log line of the request,
-/// one summary line when the response is ready, and the request metrics.
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// What the per-request layer holds: the state, and the limits every request passes.
+#[derive(Clone)]
+pub struct Observe {
+    state: AppState,
+    limits: Limits,
+}
+
+impl Observe {
+    /// The layer's state for one router (one `http.max_in_flight` for all its routes).
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            state: state.clone(),
+            limits: Limits::new(state),
+        }
+    }
+}
+
+/// The one layer every request passes: request id, a span carrying it for every log line of
+/// the request, the request limits (`limits`), one summary line when the response is ready,
+/// and the request metrics. One layer rather than one each: axum clones a route's layers
+/// and boxes their futures for every request.
+pub async fn observe(
+    State(Observe { state, limits }): State<Observe>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let peer = request
         .extensions()
@@ -70,13 +104,12 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     });
     let id = request_id(&request, trusted_peer);
     request.headers_mut().insert(REQUEST_ID.clone(), id.clone());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+    // The URI's bytes are shared with the request: cloning them copies nothing.
+    let uri = request.uri().clone();
+    let path = uri.path();
     let span = tracing::info_span!(
         "request",
         request_id = %id.to_str().unwrap_or("unknown"),
@@ -84,21 +117,24 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         route = %route,
     );
     let in_flight = state.metrics.request_started();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = limits
+        .apply(&state, route, request, next)
+        .instrument(span.clone())
+        .await;
     drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     state
         .metrics
-        .http_request(&route, method.as_str(), status, elapsed);
+        .http_request(route, method.as_str(), status, elapsed);
     if status == 429 {
-        state.metrics.rate_limited(limiter_of(&route));
+        state.metrics.rate_limited(limiter_of(route));
     }
     let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let client = ip.map(|ip| ip.to_string()).unwrap_or_default();
+    let client = ClientIp(ip);
     span.in_scope(|| {
         // Path only: a query string can carry an authorization code or a state value.
-        if is_probe(&route) {
+        if is_probe(route) {
             tracing::debug!(status, latency_ms, %path, ip = %client, "request");
         } else if status >= 500 {
             tracing::warn!(status, latency_ms, %path, ip = %client, "request");

@@ -16,11 +16,22 @@ pub fn new_secret() -> String {
 /// A new random identifier (client, user, grant, token id): 22 letters and digits, about
 /// 131 bits. Only alphanumerics, so an id never starts with `-` and reads as a CLI flag.
 pub fn new_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const LEN: usize = 22;
+    // Random bytes below 248 (4 x 62) fall evenly on the alphabet; the rest are skipped.
+    // One draw of 32 bytes almost always suffices, instead of a draw for each letter.
+    const EVEN: u8 = 248;
     let mut rng = rand::rng();
-    (0..22)
-        .map(|_| char::from(ALPHABET[rand::Rng::random_range(&mut rng, 0..ALPHABET.len())]))
-        .collect()
+    let mut id = String::with_capacity(LEN);
+    let mut random = [0u8; 32];
+    while id.len() < LEN {
+        rand::RngCore::fill_bytes(&mut rng, &mut random);
+        let letters = random.iter().filter(|&&b| b < EVEN);
+        for &b in letters.take(LEN - id.len()) {
+            id.push(char::from(ALPHABET[usize::from(b % 62)]));
+        }
+    }
+    id
 }
 
 /// The form a secret is stored in: high-entropy secrets need no slow hash, only a one-way one.
