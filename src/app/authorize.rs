@@ -6,7 +6,7 @@ use crate::app::state::AppState;
 use crate::oauth::authorize::{self, AuthorizationRequest, Prompt, RedirectError};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::store::{NewAuthorizationCode, Session, StoreError};
+use crate::store::{Grant, NewAuthorizationCode, Session, StoreError};
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use std::net::IpAddr;
@@ -20,8 +20,8 @@ pub enum Step<'a> {
     SignIn,
     /// The person decides on the consent page.
     Consent(&'a Session),
-    /// A remembered consent covers the request: the code is issued at once.
-    IssueCode(&'a Session),
+    /// A remembered consent (this grant) covers the request: the code is issued at once.
+    IssueCode(&'a Session, Grant),
     /// The request ends with an error for the client (`prompt=none` that cannot be met).
     Refuse(RedirectError),
 }
@@ -52,26 +52,23 @@ pub async fn next_step<'a>(
             OAuthError::new(ErrorCode::LoginRequired, "the person is not signed in"),
         )),
         (Some(session), Prompt::None) => {
-            if consent_covers(state, session, client, request).await? {
-                Step::IssueCode(session)
-            } else {
-                Step::Refuse(authorize::error_for(
+            match remembered_grant(state, session, client, request).await? {
+                Some(grant) => Step::IssueCode(session, grant),
+                None => Step::Refuse(authorize::error_for(
                     request,
                     OAuthError::new(
                         ErrorCode::ConsentRequired,
                         "the person has not approved this access",
                     ),
-                ))
+                )),
             }
         }
         (None, _) => Step::SignIn,
-        (Some(session), prompt) => {
-            if !prompt.forces_consent() && consent_covers(state, session, client, request).await? {
-                Step::IssueCode(session)
-            } else {
-                Step::Consent(session)
-            }
-        }
+        (Some(session), prompt) if prompt.forces_consent() => Step::Consent(session),
+        (Some(session), _) => match remembered_grant(state, session, client, request).await? {
+            Some(grant) => Step::IssueCode(session, grant),
+            None => Step::Consent(session),
+        },
     })
 }
 
@@ -91,18 +88,19 @@ fn hinted_person(
     }
 }
 
-/// Whether a remembered consent answers the request without asking the person again.
-pub async fn consent_covers(
+/// The remembered consent that answers the request without asking the person again, if
+/// there is one.
+pub async fn remembered_grant(
     state: &AppState,
     session: &Session,
     client: &Client,
     request: &AuthorizationRequest,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Grant>, StoreError> {
     let grant = state
         .store
         .find_grant(&session.user.id, &request.client_id, &request.target.uri)
         .await?;
-    Ok(grant.is_some_and(|grant| {
+    Ok(grant.filter(|grant| {
         authorize::remembered_consent_covers(client, request, grant.updated_at, &grant.scope)
     }))
 }
@@ -180,24 +178,22 @@ pub async fn pending_request(
     Ok(client.map(|client| (request, client)))
 }
 
-/// Mints a code bound to everything `/token` must check; returns where the browser goes
-/// with it (the client's redirect URI with `code`, `state` and `iss`).
+/// Mints a code bound to everything `/token` must check, under the grant the person's
+/// consent made; returns where the browser goes with it (the client's redirect URI with
+/// `code`, `state` and `iss`).
 pub async fn issue_code(
     state: &AppState,
     session: &Session,
     request: &AuthorizationRequest,
+    grant: Grant,
 ) -> Result<String, StoreError> {
     let now = state.clock.now();
-    let grant = state
-        .store
-        .find_grant(&session.user.id, &request.client_id, &request.target.uri)
-        .await?;
     let code = opaque::new_secret();
     let record = NewAuthorizationCode {
         code_hash: opaque::hash(&code),
         client_id: request.client_id.clone(),
         user_id: session.user.id.clone(),
-        grant_id: grant.map(|g| g.id),
+        grant_id: Some(grant.id),
         redirect_uri: request.redirect.as_str().to_owned(),
         code_challenge: request.code_challenge.clone(),
         resource: request.target.uri.clone(),

@@ -35,7 +35,7 @@ pub async fn decide(
         let error = OAuthError::new(ErrorCode::AccessDenied, "the person denied the request");
         return Ok(authorize::error_for(request, error).location(&state.config.issuer));
     }
-    state
+    let grant = state
         .store
         .upsert_grant(
             &session.user.id,
@@ -49,7 +49,7 @@ pub async fn decide(
     state
         .audit(event(AuditKind::ConsentGiven, session, request).ip(ip))
         .await;
-    issue_code(state, session, request).await
+    issue_code(state, session, request, grant).await
 }
 
 /// The audit event of a consent decision: who, which application, which MCP server and scopes.

@@ -1,10 +1,56 @@
 //! Authorization codes: stored hashed, redeemed at most once.
 
 use super::group_commit::GroupWrite;
-use super::refresh_tokens::{INSERT_REFRESH, INSERT_REFRESH_COLUMNS, bind_new_refresh};
-use super::{Backend, NewRefreshToken, Store, StoreResult, read_pool, transaction, write_pool};
+use super::refresh_tokens::{INSERT_REFRESH_COLUMNS, bind_new_refresh};
+use super::{Backend, NewRefreshToken, Store, StoreResult, read_pool, write_pool};
+use sqlx::Postgres;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryScalar;
 use sqlx::sqlite::SqliteConnection;
 use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// PostgreSQL redemption without a refresh token ($1: now, $2: the code's hash, $3: its
+/// grant, $4: the access token's id). The code is consumed only if unused and unexpired, and
+/// the grant's use is noted only if it was. Concurrent redemptions of one code queue on its
+/// row lock; when the winner commits, the others find it consumed and change nothing.
+const REDEEM_POSTGRES: &str = "WITH consumed AS ( \
+        UPDATE authorization_codes SET consumed_at = $1, family_id = NULL, access_jti = $4 \
+        WHERE code_hash = $2 AND consumed_at IS NULL AND expires_at > $1 RETURNING code_hash), \
+    touched AS (UPDATE grants SET last_used_at = $1 \
+        WHERE id = $3 AND EXISTS (SELECT 1 FROM consumed)) \
+    SELECT count(*) FROM consumed";
+
+/// [`REDEEM_POSTGRES`] that also stores the family's first refresh token, only if the code
+/// was consumed ($1–$14 as in `refresh_tokens::INSERT_REFRESH`; then $15: now, $16: the
+/// code's hash, $17: its grant, $18: the access token's id).
+static REDEEM_WITH_REFRESH_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH consumed AS ( \
+            UPDATE authorization_codes SET consumed_at = $15, family_id = $2, access_jti = $18 \
+            WHERE code_hash = $16 AND consumed_at IS NULL AND expires_at > $15 \
+            RETURNING code_hash), \
+        stored AS ({INSERT_REFRESH_COLUMNS} \
+            SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM consumed), \
+        touched AS (UPDATE grants SET last_used_at = $15 \
+            WHERE id = $17 AND EXISTS (SELECT 1 FROM consumed)) \
+        SELECT count(*) FROM consumed"
+    )
+});
+
+/// Binds the code's four parameters of a PostgreSQL redemption, after the token's if any.
+fn bind_code<'q>(
+    query: QueryScalar<'q, Postgres, i64, PgArguments>,
+    now: i64,
+    code: &'q AuthorizationCode,
+    access_jti: &'q str,
+) -> QueryScalar<'q, Postgres, i64, PgArguments> {
+    query
+        .bind(now)
+        .bind(&code.code_hash)
+        .bind(&code.grant_id)
+        .bind(access_jti)
+}
 
 /// A code about to be stored, with everything the token endpoint must check it against.
 #[derive(Clone, Debug)]
@@ -122,48 +168,35 @@ impl Store {
         redemption: &CodeRedemption,
         now: i64,
     ) -> StoreResult<bool> {
-        if let Backend::Sqlite { redemptions, .. } = &self.backend {
-            // Queued with the redemptions of concurrent requests and applied as one
-            // transaction on the one writer (see `group_commit`).
-            let queued = QueuedRedemption {
-                code_hash: code.code_hash.clone(),
-                grant_id: code.grant_id.clone(),
-                redemption: redemption.clone(),
-                now,
-            };
-            return redemptions.apply(queued).await;
-        }
-        let family_id = redemption.refresh_token.as_ref().map(|t| &t.family_id);
-        let redeemed = transaction!(self, |tx| {
-            let consumed = sqlx::query(
-                "UPDATE authorization_codes SET consumed_at = $1, family_id = $2, access_jti = $3 \
-                 WHERE code_hash = $4 AND consumed_at IS NULL AND expires_at > $1",
-            )
-            .bind(now)
-            .bind(family_id)
-            .bind(&redemption.access_jti)
-            .bind(&code.code_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if consumed {
-                if let Some(token) = &redemption.refresh_token {
-                    bind_new_refresh!(sqlx::query(INSERT_REFRESH), token)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                if let Some(grant_id) = &code.grant_id {
-                    sqlx::query("UPDATE grants SET last_used_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(grant_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        let pool = match &self.backend {
+            Backend::Postgres(pool) => pool,
+            Backend::Sqlite { redemptions, .. } => {
+                // Queued with the redemptions of concurrent requests and applied as one
+                // transaction on the one writer (see `group_commit`).
+                let queued = QueuedRedemption {
+                    code_hash: code.code_hash.clone(),
+                    grant_id: code.grant_id.clone(),
+                    redemption: redemption.clone(),
+                    now,
+                };
+                return redemptions.apply(queued).await;
             }
-            consumed
-        });
-        Ok(redeemed)
+        };
+        // One statement, so one round trip: the code, the family and the grant's use
+        // commit together or not at all.
+        let jti = redemption.access_jti.as_str();
+        let consumed = match &redemption.refresh_token {
+            Some(token) => {
+                let sql = REDEEM_WITH_REFRESH_POSTGRES.as_str();
+                let query = bind_new_refresh!(sqlx::query_scalar(sql), token);
+                bind_code(query, now, code, jti).fetch_one(pool).await?
+            }
+            None => {
+                let query = sqlx::query_scalar(REDEEM_POSTGRES);
+                bind_code(query, now, code, jti).fetch_one(pool).await?
+            }
+        };
+        Ok(consumed == 1)
     }
 
     /// A code in whatever state it is, to tell a replay from an unknown code.
