@@ -2,7 +2,7 @@
 
 use super::group_commit::GroupWrite;
 use super::refresh_tokens::{INSERT_REFRESH_COLUMNS, bind_new_refresh};
-use super::{Backend, NewRefreshToken, Store, StoreResult, read_pool, write_pool};
+use super::{Backend, NewRefreshToken, Store, StoreResult, bind_padding, read_pool, write_pool};
 use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::QueryScalar;
@@ -250,6 +250,7 @@ impl GroupWrite for QueuedRedemption {
                 .bind(family_id)
                 .bind(&q.redemption.access_jti);
         }
+        let query = bind_padding!(query, queued.len(), 4);
         let consumed: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
         let won: Vec<&Self> = queued
             .iter()
@@ -261,14 +262,15 @@ impl GroupWrite for QueuedRedemption {
             .collect();
         if !families.is_empty() {
             let insert = format!(
-                "{INSERT_REFRESH_COLUMNS} VALUES {}",
+                "{INSERT_REFRESH_COLUMNS} SELECT * FROM (VALUES {}) WHERE column1 IS NOT NULL",
                 super::values(families.len(), 14)
             );
+            let rows = families.len();
             let mut query = sqlx::query(&insert);
             for token in families {
                 query = bind_new_refresh!(query, token);
             }
-            query.execute(&mut *tx).await?;
+            bind_padding!(query, rows, 14).execute(&mut *tx).await?;
         }
         let touched: Vec<(&String, i64)> = won
             .iter()
@@ -280,11 +282,12 @@ impl GroupWrite for QueuedRedemption {
                  WHERE grants.id = used.column1",
                 super::values(touched.len(), 2)
             );
+            let rows = touched.len();
             let mut query = sqlx::query(&touch);
             for (grant_id, now) in touched {
                 query = query.bind(grant_id).bind(now);
             }
-            query.execute(&mut *tx).await?;
+            bind_padding!(query, rows, 2).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(queued

@@ -362,11 +362,34 @@ impl Store {
     }
 }
 
-/// SQLite `VALUES` rows of `columns` placeholders each, for a batch of `rows`.
+/// The rows a batch statement is written for: the batch rounded up to a power of two. sqlx
+/// keeps every distinct statement text prepared on its connection, and one text per batch
+/// size (up to 128) held megabytes of SQLite statement memory on the writer; this way each
+/// batch statement has at most eight shapes. The rows past the batch are NULL
+/// ([`bind_padding`]), and every batch statement skips a row whose key is NULL.
+fn batch_rows(rows: usize) -> usize {
+    rows.next_power_of_two()
+}
+
+/// SQLite `VALUES` rows of `columns` placeholders each, for a batch of `rows` padded to
+/// [`batch_rows`].
 fn values(rows: usize, columns: usize) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
-    vec![row; rows].join(", ")
+    vec![row; batch_rows(rows)].join(", ")
 }
+
+/// Binds the NULL rows that pad a batch of `$rows` rows of `$columns` to [`batch_rows`].
+macro_rules! bind_padding {
+    ($query:expr, $rows:expr, $columns:expr) => {{
+        let mut query = $query;
+        for _ in 0..($crate::store::batch_rows($rows) - $rows) * $columns {
+            query = query.bind(None::<String>);
+        }
+        query
+    }};
+}
+
+pub(crate) use bind_padding;
 
 /// Decodes a JSON array of strings stored in a text column.
 fn decode_list(text: &str) -> StoreResult<Vec<String>> {

@@ -1,7 +1,7 @@
 //! Refresh tokens: stored hashed, rotated at most once, revoked by family.
 
 use super::group_commit::GroupWrite;
-use super::{Backend, Store, StoreResult, read_pool, transaction, write_pool};
+use super::{Backend, Store, StoreResult, bind_padding, read_pool, transaction, write_pool};
 use sqlx::sqlite::SqliteConnection;
 use std::collections::HashSet;
 
@@ -122,7 +122,8 @@ const ROTATE_POSTGRES: &str = "WITH parent AS ( \
 /// own `issued_at`, `column12`); the trigger `refresh_token_rotation` marks each parent and
 /// touches its grant. Returns the parents rotated. The parents of one batch are distinct
 /// (see [`GroupWrite::key`]): SQLite reads the whole `SELECT` before inserting, so two
-/// successors of one parent in one statement would both pass the check.
+/// successors of one parent in one statement would both pass the check. A padding row (see
+/// `store::batch_rows`) has no parent, so it is never inserted.
 fn rotate_sqlite(rows: usize) -> String {
     format!(
         "{INSERT_REFRESH_COLUMNS} SELECT * FROM (VALUES {}) AS successor \
@@ -150,6 +151,7 @@ impl GroupWrite for NewRefreshToken {
         for successor in successors {
             query = bind_new_refresh!(query, successor);
         }
+        let query = bind_padding!(query, successors.len(), 14);
         let rotated: HashSet<String> = query.fetch_all(connection).await?.into_iter().collect();
         Ok(successors
             .iter()
