@@ -4,6 +4,7 @@
 use crate::app::audit::{AuditEvent, AuditKind};
 use crate::app::state::AppState;
 use crate::store::{Session, StoreError, User};
+use crate::support::password;
 use crate::support::rate_limit::{RetryAfter, network_key};
 use crate::tokens::opaque;
 use std::net::IpAddr;
@@ -78,7 +79,30 @@ pub async fn sign_in(
     };
     state.login_limiter.reset(&attempt.user_key);
     state.login_ip_limiter.refund(&attempt.ip_key);
+    if !password::is_current(&user.password_hash) {
+        upgrade_hash(state, &user, password).await;
+    }
     start_session(state, &user, None, previous, ip).await
+}
+
+/// Replaces a hash made with older argon2id parameters by one with today's, now that the
+/// password is known: once per person, so old hashes do not keep their larger memory (and
+/// weaker or stronger settings) forever. A failure leaves the old hash, which still works.
+async fn upgrade_hash(state: &AppState, user: &User, password: &str) {
+    let Some(hash) = state.passwords.hash(password.to_owned()).await else {
+        return;
+    };
+    match state
+        .store
+        .upgrade_password_hash(&user.id, &user.password_hash, &hash)
+        .await
+    {
+        Ok(true) => tracing::info!(user_id = %user.id, "password hash moved to today's parameters"),
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(user_id = %user.id, %error, "could not store the upgraded password hash");
+        }
+    }
 }
 
 /// A counted sign-in attempt, given back unless the password check reached a verdict: an

@@ -181,6 +181,27 @@ impl Store {
         found(done, "user")
     }
 
+    /// Replaces a person's password hash with one of the same password made with today's
+    /// parameters, unless the hash changed since `old_hash` was read (a password set
+    /// meanwhile stays). Sessions stay too: the password is the same. True if replaced.
+    pub async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<bool> {
+        let replaced = write_pool!(self, |pool| {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+                .bind(new_hash)
+                .bind(user_id)
+                .bind(old_hash)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+        Ok(replaced == 1)
+    }
+
     /// Disables or re-enables a person. Disabling also ends their login sessions and deletes
     /// their stored upstream tokens.
     pub async fn set_user_disabled(

@@ -768,6 +768,37 @@ async fn repeated_failures_are_refused_with_429_and_retry_after() {
     );
 }
 
+/// A person whose password was hashed with older argon2id parameters (round one's 19 MiB,
+/// two passes) signs in as before, and the stored hash moves to today's parameters for the
+/// same password.
+#[tokio::test]
+async fn a_sign_in_moves_a_hash_with_older_parameters_to_todays() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    use mcp_authd::support::password;
+    let app = TestApp::spawn().await;
+    let older = Params::new(19 * 1024, 2, 1, None).unwrap();
+    let salt = SaltString::encode_b64(&[7; 16]).unwrap();
+    let old_hash = Argon2::new(Algorithm::Argon2id, Version::V0x13, older)
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+    let now = app.state.clock.now();
+    app.state
+        .store
+        .create_user("olga", &old_hash, now)
+        .await
+        .unwrap();
+    let client = public_client(&app).await;
+    let params = authorize(&app, &client, &Pkce::new(), "olga", &[]).await;
+    assert!(params.contains_key("code"), "signed in with the old hash");
+    let stored = app.state.store.find_user_by_username("olga").await;
+    let stored = stored.unwrap().unwrap().password_hash;
+    assert_ne!(stored, old_hash);
+    assert!(password::is_current(&stored));
+    assert!(password::matches(PASSWORD, &stored));
+}
+
 /// A sign-in the browser abandons mid-check (closed tab, timeout) answered nothing, so it
 /// is no failed attempt: abandoning more than the limits allow locks nobody out.
 #[tokio::test]

@@ -201,6 +201,34 @@ async fn a_new_password_ends_every_session_of_that_person_only() {
     );
 }
 
+/// An upgraded hash replaces the one it was made beside, keeps the person's sessions, and
+/// never overwrites a password set in between.
+#[tokio::test]
+async fn an_upgraded_password_hash_replaces_only_the_hash_it_was_made_beside() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let alice = store.create_user("alice", "old-params", NOW).await.unwrap();
+    store
+        .create_session("s-alice", &alice.id, None, NOW, NOW + 3_600)
+        .await
+        .unwrap();
+    let upgraded = store.upgrade_password_hash(&alice.id, "old-params", "new-params");
+    assert!(upgraded.await.unwrap());
+    let stored = store.find_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "new-params");
+    let session = store.find_session("s-alice", NOW + 1).await.unwrap();
+    assert!(session.is_some(), "the same password keeps its sessions");
+    // A new password was set after the old hash was read: the upgrade must not undo it.
+    store
+        .set_user_password("alice", "changed", NOW + 2)
+        .await
+        .unwrap();
+    let late = store.upgrade_password_hash(&alice.id, "new-params", "stale-upgrade");
+    assert!(!late.await.unwrap());
+    let stored = store.find_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "changed");
+}
+
 #[tokio::test]
 async fn a_duplicate_username_is_a_conflict_and_writes_nothing() {
     let db = TestDb::new().await;
