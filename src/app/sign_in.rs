@@ -79,10 +79,13 @@ pub async fn sign_in(
     };
     state.login_limiter.reset(&attempt.user_key);
     state.login_ip_limiter.refund(&attempt.ip_key);
+    let signed_in = start_session(state, &user, None, previous, ip).await?;
+    // Upgraded once the session exists, so the time between the check and the session
+    // (in which a new password could be set) stays as short as before.
     if !password::is_current(&user.password_hash) {
         upgrade_hash(state, &user, password).await;
     }
-    start_session(state, &user, None, previous, ip).await
+    Ok(signed_in)
 }
 
 /// Replaces a hash made with older argon2id parameters by one with today's, now that the

@@ -199,14 +199,14 @@ impl Passwords {
                 false
             }
         };
-        // A block grown for an older hash's larger memory is let go: only today's size stays.
-        if memory.len() <= argon2().params().block_count() {
-            self.0
-                .spare
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(memory);
-        }
+        // Kept whatever its size, also when an older hash grew it: growing a block again for
+        // every check of such a hash would make those checks slower than the dummy one, and
+        // so tell who has an account that has not signed in since the parameters changed.
+        self.0
+            .spare
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
         verified
     }
 }

@@ -2,7 +2,7 @@
 //! Lines are formatted on the request's thread and written by one background thread, so no
 //! request waits for a write to stderr (a pipe to a slow log collector included).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::io::IsTerminal;
 use tracing::{Event, Subscriber};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -69,12 +69,33 @@ pub fn init(format: LogFormat, level: &str) -> WorkerGuard {
 /// request's log line).
 fn plain_fields() -> impl for<'w> FormatFields<'w> + Send + Sync + 'static {
     debug_fn(|writer, field, value| match field.name() {
-        "message" => write!(writer, "{value:?}"),
+        "message" => write!(Escaped(writer), "{value:?}"),
         // What `log` records carry about themselves; `PlainLine` already names the target.
         name if name.starts_with("log.") => Ok(()),
-        name => write!(writer, "{name}={value:?}"),
+        name => write!(Escaped(writer), "{name}={value:?}"),
     })
     .delimited(" ")
+}
+
+/// Writes through to the line with control characters escaped (`\u{1b}`), as
+/// tracing-subscriber's own format does: a value that came with a request must not move the
+/// cursor or recolour the terminal of whoever reads the log.
+struct Escaped<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaped<'_, '_> {
+    fn write_str(&mut self, mut text: &str) -> fmt::Result {
+        // Almost every piece is plain: C0 controls and DEL are bytes below 0x20 and 0x7f, C1
+        // controls start with 0xc2; without any of those bytes there is nothing to escape.
+        if !text.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            return self.0.write_str(text);
+        }
+        while let Some((at, control)) = text.char_indices().find(|(_, c)| c.is_control()) {
+            self.0.write_str(&text[..at])?;
+            write!(self.0, "{}", control.escape_unicode())?;
+            text = &text[at + control.len_utf8()..];
+        }
+        self.0.write_str(text)
+    }
 }
 
 /// The default full line (time, level, spans with their fields, target, fields) for a log
@@ -116,5 +137,21 @@ where
         write!(writer, "{}: ", meta.target())?;
         ctx.format_fields(writer.by_ref(), event)?;
         writeln!(writer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_a_value_are_escaped() {
+        let mut line = String::new();
+        write!(
+            Escaped(&mut Writer::new(&mut line)),
+            "a\u{1b}[31mb\u{7}c é\u{85}d\u{7f} ü"
+        )
+        .unwrap();
+        assert_eq!(line, "a\\u{1b}[31mb\\u{7}c é\\u{85}d\\u{7f} ü");
     }
 }
