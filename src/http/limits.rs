@@ -7,12 +7,14 @@ use super::error::ApiError;
 use super::pages::error_page;
 use crate::app::state::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
+use tower::{Layer, ServiceExt};
+use tower_http::timeout::Timeout;
 
 /// Seconds a client is told to wait after an overload answer.
 const OVERLOAD_RETRY_AFTER: u32 = 1;
@@ -32,8 +34,9 @@ impl Limits {
     }
 
     /// Serves `request` on `route` within the limits: refuses an announced oversized body
-    /// before reading it, sheds load past `http.max_in_flight`, and rewrites bare 413 and 503
-    /// answers into the endpoint's shape. Called by the one per-request layer
+    /// before reading it, sheds load past `http.max_in_flight`, bounds the body
+    /// (`http.max_body_bytes`) and the time (`http.request_timeout`), and rewrites bare 413
+    /// and 503 answers into the endpoint's shape. Called by the one per-request layer
     /// (`observe`), so a request pays for one layer, not two.
     pub async fn apply(
         &self,
@@ -69,7 +72,15 @@ impl Limits {
                 }
             }
         };
-        let response = next.run(request).await;
+        // The request timeout and the body limit wrap the rest of the request here, not as
+        // router layers: axum clones and boxes each router layer for every request.
+        let timeout = state.config.http.request_timeout.as_std();
+        let with_limits = Timeout::with_status_code(
+            DefaultBodyLimit::max(max_body).layer(next),
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        );
+        let Ok(response) = with_limits.oneshot(request).await;
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)

@@ -31,13 +31,11 @@ mod userinfo;
 
 use crate::app::state::AppState;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::Uri;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tower::ServiceExt;
-use tower_http::timeout::TimeoutLayer;
 
 /// Builds the application router with its middleware. For an issuer with a path
 /// (`https://host/auth`), every route is served both under that path, where the metadata
@@ -86,7 +84,6 @@ fn strip_prefix(prefix: &str, mut request: Request) -> Request {
 /// The routes at the root, with their middleware.
 fn routes(state: AppState) -> Router {
     let max_body = state.config.http.max_body_bytes;
-    let timeout = state.config.http.request_timeout.as_std();
     // With `http.admin_listen` set, /metrics is served only there (see `admin_router`).
     let metrics = if state.config.http.admin_listen.is_none() {
         Router::new().route("/metrics", get(observe::metrics))
@@ -126,11 +123,6 @@ fn routes(state: AppState) -> Router {
                 .layer(from_fn(cors::cors)),
         )
         .merge(metrics)
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
         .layer(from_fn_with_state(
             observe::Observe::new(&state),
             observe::observe,
